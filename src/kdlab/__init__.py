@@ -1,0 +1,3 @@
+"""kdlab: a toolkit for knowledge-distillation research."""
+
+__version__ = "0.1.0"

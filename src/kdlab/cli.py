@@ -1,0 +1,151 @@
+"""The `kdlab` command line. User mistakes end as one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import KdlabError
+
+EXIT_USER_ERROR = 2
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, c in enumerate(columns):
+        table.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    out = Path(args.out)
+    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    t0 = time.perf_counter()
+    results = run_demo(out, seed=args.seed, overrides=args.overrides, progress=not args.no_progress, log=log)
+    wall = time.perf_counter() - t0
+    if args.json:
+        _print_json({"seed": args.seed, "out": str(out), "seconds": round(wall, 2), "runs": results})
+        return 0
+    te, oh, kd = (results[r] for r in ("teacher", "student_onehot", "student_kd"))
+    _table(
+        f"Accuracy % on digits, {int(100 * te['label_noise'])}% noisy labels (cf. P1 Table 2)",
+        ["", "Teacher", "Student (one-hot)", "Student (KD)"],
+        [
+            ["train (noisy labels)", *(_pct(r["train_acc"]) for r in (te, oh, kd))],
+            ["train (original labels)", *(_pct(r["train_acc_orig_labels"]) for r in (te, oh, kd))],
+            ["test", *(_pct(r["test_acc"]) for r in (te, oh, kd))],
+        ],
+    )
+    print(f"model {te['model']}, seed {args.seed} (students {args.seed + 1}), {wall:.1f} s")
+    print(f"runs written to {out.resolve()}/{{teacher,student_onehot,student_kd}}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .config import load_config
+    from .train.runner import run_config
+
+    cfg = load_config(args.config, args.overrides)
+    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    run, summary = run_config(cfg, args.out, progress=not args.no_progress, log=log)
+    if args.json:
+        _print_json({"run": str(run.root), **summary})
+        return 0
+    _table(f"{cfg.name}: {cfg.model.name} on {summary['dataset']}", ["", "accuracy %"], [
+        ["train", _pct(summary["train_acc"])],
+        *([["train (original labels)", _pct(summary["train_acc_orig_labels"])]] if cfg.data.label_noise else []),
+        ["test", _pct(summary["test_acc"])],
+    ])
+    print(f"{summary['steps']} steps in {summary['train_seconds']:.1f} s; run written to {run.root}")
+    return 0
+
+
+def cmd_data_inspect(args) -> int:
+    from .config import parse_override, deep_merge
+    from .data import DATASETS, load_dataset
+
+    options: dict = {}
+    for o in args.options:
+        options = deep_merge(options, parse_override(o))
+    DATASETS.check_options(args.name, options)
+    ds = load_dataset(args.name, args.root, options=options)
+    report = {
+        "name": ds.name,
+        "num_classes": ds.num_classes,
+        "input_shape": list(ds.input_shape),
+        "splits": {s: {"size": len(getattr(ds, s)), "label_counts": ds.label_counts(s)} for s in ("train", "test")},
+        "checksum": ds.checksum(),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    _table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.x.dtype}",
+           ["split", "size", "smallest class", "largest class"],
+           [[s, str(v["size"]), str(min(v["label_counts"])), str(max(v["label_counts"]))] for s, v in report["splits"].items()])
+    print(f"checksum {report['checksum']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdlab", description="Knowledge-distillation research toolkit.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, out_default: str):
+        sp.add_argument("--out", default=out_default, help=f"output folder (default {out_default})")
+        sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    d = sub.add_parser("demo", help="the embedded default: teacher, one-hot student, KD student on noisy digits")
+    common(d, "runs/demo")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to all three runs")
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="train one run (teacher or student) from a YAML config")
+    r.add_argument("config")
+    common(r, "runs")
+    r.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    r.set_defaults(fn=cmd_run)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    i = data.add_parser("inspect", help="load a dataset and report it")
+    i.add_argument("name")
+    i.add_argument("--root", default=None, help="dataset file or folder (not needed for digits, synthetic-channels)")
+    i.add_argument("--json", action="store_true")
+    i.add_argument("options", nargs="*", metavar="option=value", help="dataset options, e.g. num_train=256")
+    i.set_defaults(fn=cmd_data_inspect)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KdlabError as e:
+        print(f"kdlab: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("kdlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The perfectly separable K-channel data with class similarities of P1 App. C.5.
+
+For label y: x_y = a*mu_y + (1-a)*z_y, z_y uniform on the unit sphere, resampled until x_y.mu_y > 0.
+Three other random "similar" classes k: x_k = beta*(a*mu_k + (1-a)*z_k), z_k drawn the same way,
+beta ~ Beta(4, 1) * 0.8 * (x_y.mu_y). All other channels are zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Dataset, Split
+
+
+def _positive_channel(rng: np.random.Generator, mu: np.ndarray, a: float) -> np.ndarray:
+    """a*mu + (1-a)*z for z uniform on the sphere, rejection-sampled until its dot with mu is > 0."""
+    out = np.empty_like(mu)
+    todo = np.arange(len(mu))
+    while len(todo):
+        z = rng.standard_normal((len(todo), mu.shape[1]))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        cand = a * mu[todo] + (1 - a) * z
+        ok = np.einsum("nd,nd->n", cand, mu[todo]) > 0
+        out[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    return out
+
+
+def generate(
+    n: int, mu: np.ndarray, rng: np.random.Generator, a: float, num_similar: int
+) -> tuple[np.ndarray, np.ndarray]:
+    k, d = mu.shape
+    y = rng.integers(0, k, size=n)
+    x = np.zeros((n, k, d))
+    rows = np.arange(n)
+    x[rows, y] = _positive_channel(rng, mu[y], a)
+    margin = np.einsum("nd,nd->n", x[rows, y], mu[y])
+    for i in range(n):
+        others = rng.choice(np.delete(np.arange(k), y[i]), size=num_similar, replace=False)
+        beta = rng.beta(4.0, 1.0, size=num_similar) * 0.8 * margin[i]
+        x[i, others] = beta[:, None] * _positive_channel(rng, mu[others], a)
+    return x.astype(np.float32), y
+
+
+def load(
+    root=None,
+    *,
+    num_classes: int = 10,
+    dim: int = 100,
+    num_train: int = 512,
+    num_test: int = 2048,
+    a: float = 0.01,
+    num_similar: int = 3,
+    data_seed: int = 0,
+) -> Dataset:
+    rng = np.random.default_rng(data_seed)
+    mu = rng.standard_normal((num_classes, dim))
+    x_tr, y_tr = generate(num_train, mu, rng, a, num_similar)
+    x_te, y_te = generate(num_test, mu, rng, a, num_similar)
+    return Dataset(
+        name="synthetic-channels",
+        num_classes=num_classes,
+        train=Split.from_numpy(x_tr, y_tr),
+        test=Split.from_numpy(x_te, y_te, start_index=num_train),
+        extras={"mu_star": torch.as_tensor(mu, dtype=torch.float32)},
+    )

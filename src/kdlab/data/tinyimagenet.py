@@ -1,0 +1,92 @@
+"""Tiny-ImageNet from its `tiny-imagenet-200/` folder; JPEGs are decoded once and cached as uint8."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..io import write_npz
+from .base import Dataset, Split, channel_stats
+
+SIZE = 64
+
+
+def _decode(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"cannot decode image {path} ({e})") from None
+    if arr.shape != (SIZE, SIZE, 3):
+        raise DataError(f"{path}: expected a {SIZE}x{SIZE} image, got {arr.shape[1]}x{arr.shape[0]}")
+    return arr.transpose(2, 0, 1)
+
+
+def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[tuple[Path, int]]]:
+    wnids_file = root / "wnids.txt"
+    if not wnids_file.is_file():
+        raise DataError(f"no Tiny-ImageNet at {root}: expected wnids.txt, train/<wnid>/images/*.JPEG, val/")
+    wnids = [w.strip() for w in wnids_file.read_text().split() if w.strip()]
+    cls = {w: i for i, w in enumerate(wnids)}
+    train = []
+    for w in wnids:
+        folder = root / "train" / w / "images"
+        if not folder.is_dir():
+            raise DataError(f"missing Tiny-ImageNet folder {folder}")
+        train += [(p, cls[w]) for p in sorted(folder.glob("*.JPEG"))]
+    ann = root / "val" / "val_annotations.txt"
+    if not ann.is_file():
+        raise DataError(f"missing {ann}")
+    val = []
+    for line in ann.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2 or parts[1] not in cls:
+            raise DataError(f"{ann}: malformed line {line!r} (expected <file>\\t<wnid>...)")
+        val.append((root / "val" / "images" / parts[0], cls[parts[1]]))
+    return wnids, train, val
+
+
+def _cache_path(root: Path, files: list[tuple[Path, int]]) -> Path:
+    h = hashlib.sha256(str(root.resolve()).encode())
+    for p, y in files:
+        h.update(f"{p.name}:{y};".encode())
+    base = Path(os.environ.get("KDLAB_CACHE", Path.home() / ".cache" / "kdlab"))
+    return base / f"tinyimagenet-{h.hexdigest()[:16]}.npz"
+
+
+def load(root) -> Dataset:
+    if root is None:
+        raise DataError("tinyimagenet needs data.root: the tiny-imagenet-200 folder")
+    root = Path(root)
+    if (root / "tiny-imagenet-200").is_dir():
+        root = root / "tiny-imagenet-200"
+    wnids, train, val = _listing(root)
+    cache = _cache_path(root, train + val)
+    arrays = None
+    if cache.is_file():
+        try:
+            with np.load(cache) as z:
+                arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        except (OSError, ValueError, KeyError):
+            arrays = None  # a damaged cache is rebuilt, never trusted
+    if arrays is None:
+        arrays = {
+            "x_train": np.stack([_decode(p) for p, _ in train]) if train else np.zeros((0, 3, SIZE, SIZE), np.uint8),
+            "y_train": np.array([y for _, y in train], dtype=np.int64),
+            "x_test": np.stack([_decode(p) for p, _ in val]) if val else np.zeros((0, 3, SIZE, SIZE), np.uint8),
+            "y_test": np.array([y for _, y in val], dtype=np.int64),
+        }
+        write_npz(cache, **arrays)
+    train_split = Split.from_numpy(arrays["x_train"], arrays["y_train"])
+    mean, std = channel_stats(train_split.x)
+    return Dataset(
+        name="tinyimagenet", num_classes=len(wnids), train=train_split,
+        test=Split.from_numpy(arrays["x_test"], arrays["y_test"], start_index=len(train)),
+        mean=mean, std=std, augment="crop_flip", crop_padding=8,
+    )

@@ -1,0 +1,1 @@
+"""Distillation: losses, the loss-weight schedule (switching), and teachers."""

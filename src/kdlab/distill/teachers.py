@@ -1,0 +1,76 @@
+"""Teachers: a finished run, fixed in eval mode without gradients.
+
+Offline: one checkpoint (the final one, or an early-stopped epoch). Online (our reading of P2): at
+student epoch t (1-based) the teacher is its checkpoint of epoch min(ceil(t * r), last), with
+r = teacher epochs / student epochs; where that epoch was not kept, the nearest earlier one.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from ..config import TeacherConfig
+from ..errors import RunError
+from ..models import build_model
+from ..train.checkpoint import load_weights
+from ..train.rundir import RunDir
+
+
+class Teacher:
+    def __init__(self, cfg: TeacherConfig, num_classes: int, input_shape: tuple[int, ...], device: torch.device):
+        self.cfg = cfg
+        self.run = RunDir(Path(cfg.run))
+        if not self.run.root.is_dir():
+            raise RunError(f"teacher run {cfg.run} does not exist; teacher.run must name a finished run directory")
+        info = self.run.info()
+        if info["num_classes"] != num_classes or tuple(info["input_shape"]) != tuple(input_shape):
+            raise RunError(
+                f"teacher run {cfg.run} was trained for {info['num_classes']} classes on inputs "
+                f"{tuple(info['input_shape'])}; the student's data has {num_classes} classes and inputs {tuple(input_shape)}"
+            )
+        run_cfg = self.run.config()
+        self.model = build_model(run_cfg.model.name, num_classes, input_shape, run_cfg.model.options).to(device)
+        self.model.eval().requires_grad_(False)
+        self.epochs = self.run.checkpoint_epochs()
+        self.last_epoch = run_cfg.train.epochs if cfg.checkpoint == "final" else cfg.checkpoint
+        self.loaded: Path | None = None
+        if cfg.online:
+            self.epochs = [e for e in self.epochs if e <= self.last_epoch]
+            if not self.epochs:
+                raise RunError(f"teacher run {cfg.run} kept no epoch checkpoints up to epoch {self.last_epoch} for online distillation")
+        else:
+            self._load(self._offline_path())
+
+    def _offline_path(self) -> Path:
+        if self.cfg.checkpoint == "final":
+            if not self.run.final_weights.is_file():
+                raise RunError(
+                    f"teacher run {self.cfg.run} has not finished (no checkpoints/final.safetensors); "
+                    f"finish it or choose an epoch with teacher.checkpoint=N (kept: {self.epochs or 'none'})"
+                )
+            return self.run.final_weights
+        if self.cfg.checkpoint not in self.epochs:
+            raise RunError(
+                f"teacher run {self.cfg.run} has no checkpoint of epoch {self.cfg.checkpoint}; kept epochs: {self.epochs or 'none'}"
+            )
+        return self.run.weights_path(self.cfg.checkpoint)
+
+    def epoch_for(self, student_epoch: int) -> int:
+        """The teacher checkpoint epoch used at 1-based student epoch t (online distillation)."""
+        wanted = min(math.ceil(student_epoch * self.cfg.epoch_ratio), self.last_epoch)
+        earlier = [e for e in self.epochs if e <= wanted]
+        return earlier[-1] if earlier else self.epochs[0]
+
+    def _load(self, path: Path) -> None:
+        if path != self.loaded:
+            load_weights(path, self.model)
+            self.loaded = path
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, student_epoch: int) -> torch.Tensor:
+        if self.cfg.online:
+            self._load(self.run.weights_path(self.epoch_for(student_epoch)))
+        return self.model(x)

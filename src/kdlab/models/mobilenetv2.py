@@ -1,0 +1,50 @@
+"""MobileNet-v2 (Sandler et al. 2018), width 1.0. For inputs of 32x32 or less the stem and the
+second stage have stride 1 (the usual CIFAR adaptation), so 32x32 inputs end at 4x4."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# (expansion, channels, blocks, stride) per stage, as in the paper.
+STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def _conv_bn(c_in: int, c_out: int, k: int, stride: int, groups: int = 1, act: bool = True) -> list[nn.Module]:
+    layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+    return layers + [nn.ReLU6(inplace=True)] if act else layers
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int):
+        super().__init__()
+        hidden = c_in * expansion
+        layers = _conv_bn(c_in, hidden, 1, 1) if expansion != 1 else []
+        layers += _conv_bn(hidden, hidden, 3, stride, groups=hidden) + _conv_bn(hidden, c_out, 1, 1, act=False)
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, num_classes: int, in_channels: int = 3, input_size: int = 32, width: float = 1.0):
+        super().__init__()
+        small = input_size <= 32
+        c = int(32 * width)
+        layers = _conv_bn(in_channels, c, 3, 1 if small else 2)
+        for i, (t, ch, n, s) in enumerate(STAGES):
+            ch = int(ch * width)
+            if small and i == 1:
+                s = 1
+            for j in range(n):
+                layers.append(InvertedResidual(c, ch, s if j == 0 else 1, t))
+                c = ch
+        last = max(1280, int(1280 * width))
+        layers += _conv_bn(c, last, 1, 1)
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(last, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=(2, 3)))

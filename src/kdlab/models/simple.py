@@ -1,0 +1,53 @@
+"""Small models for the theory settings: an MLP, fixed random ReLU features with a trained linear
+head (P1 §C.4), and the per-channel linear model of P1 §4.2 / §C.5."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, hidden: list[int], num_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        d = in_features
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        layers.append(nn.Linear(d, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class RandomFeatures(nn.Module):
+    """relu(x W + b) with W, b fixed at initialisation (buffers: saved, never trained), then a linear head."""
+
+    def __init__(self, in_features: int, num_features: int, num_classes: int):
+        super().__init__()
+        self.register_buffer("proj", torch.randn(in_features, num_features) / math.sqrt(in_features))
+        self.register_buffer("offset", torch.randn(num_features) * 0.1)
+        self.head = nn.Linear(num_features, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x.flatten(1) @ self.proj + self.offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ChannelLinear(nn.Module):
+    """f_k(x) = w_k . x_k: output k sees only input channel k of an input shaped (K, D)."""
+
+    def __init__(self, num_classes: int, dim: int, bias: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, dim) / math.sqrt(dim))
+        self.bias = nn.Parameter(torch.zeros(num_classes)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("nkd,kd->nk", x, self.weight)
+        return out + self.bias if self.bias is not None else out

@@ -1,0 +1,1 @@
+"""The one training loop, its run directory, checkpoints and records."""

@@ -1,0 +1,199 @@
+"""The one training loop, for every kind of run: one-hot, KD, loss switching, online distillation.
+
+Data lives on the training device; each epoch's order and augmentation come from a generator
+seeded by (seed, epoch), so an interrupted run resumes to the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..data import Dataset, iterate_batches, load_dataset, to_unit_float
+from ..data.augment import crop_flip
+from ..distill.objective import Objective
+from ..distill.teachers import Teacher
+from ..io import read_jsonl, write_json, write_jsonl, write_npz, code_version
+from ..models import build_model, count_parameters
+from .checkpoint import load_state, load_weights, save_state, save_weights
+from .optim import build_optimizer, lr_at
+from .progress import Progress
+from .rundir import RunDir, write_info
+
+EpochHook = Callable[[int, int], None]  # (finished 1-based epoch, global step)
+EVAL_BATCH = 1024
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
+    return torch.device(name)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class Inputs:
+    """Turns stored inputs (uint8 images or floats) into the normalised float batches models see."""
+
+    def __init__(self, ds: Dataset, device: torch.device):
+        self.ds = ds
+        shape = (1, -1) + (1,) * (len(ds.input_shape) - 1)
+        self.mean = torch.tensor(ds.mean, device=device).view(shape) if ds.mean else None
+        self.std = torch.tensor(ds.std, device=device).view(shape) if ds.std else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_unit_float(x)
+        return (x - self.mean) / self.std if self.mean is not None else x
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return crop_flip(x, self.ds.crop_padding, generator) if self.ds.augment == "crop_flip" else x
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: Inputs, x: torch.Tensor) -> torch.Tensor:
+    """Logits of un-augmented inputs in eval mode, in batches."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(inputs(x[i : i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)]) if len(x) else None
+    model.train(was_training)
+    return out if out is not None else torch.zeros(0, 0)
+
+
+def record_predictions(run: RunDir, model: nn.Module, inputs: Inputs, ds: Dataset, epoch: int, step: int) -> dict:
+    parts = {}
+    for name in ("train", "test"):
+        split = getattr(ds, name)
+        parts[name] = (predict(model, inputs, split.x).float().cpu().numpy(), split)
+    cat = lambda f: np.concatenate([f(s).cpu().numpy() for _, s in parts.values()])  # noqa: E731
+    write_npz(
+        run.prediction_path(step),
+        index=cat(lambda s: s.index), logits=np.concatenate([lg for lg, _ in parts.values()]),
+        label=cat(lambda s: s.label), orig_label=cat(lambda s: s.orig_label), noisy=cat(lambda s: s.noisy),
+        split=np.concatenate([np.full(len(s), name) for name, (_, s) in parts.items()]),
+        epoch=np.array(epoch), step=np.array(step),
+    )
+    acc = {}
+    for name, (logits, split) in parts.items():
+        pred = logits.argmax(1) if len(logits) else np.zeros(0, dtype=np.int64)
+        acc[f"{name}_acc"] = float((pred == split.label.cpu().numpy()).mean()) if len(pred) else float("nan")
+        if name == "train":
+            acc["train_acc_orig_labels"] = float((pred == split.orig_label.cpu().numpy()).mean()) if len(pred) else float("nan")
+    return acc
+
+
+def train(
+    cfg: RunConfig,
+    run: RunDir,
+    *,
+    progress: bool = True,
+    hooks: Iterable[EpochHook] = (),
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes."""
+    device = pick_device(cfg.train.device)
+    d = cfg.data
+    ds = load_dataset(d.name, d.root, label_noise=d.label_noise, noise_seed=d.noise_seed,
+                      train_size=d.train_size, augment=d.augment, options=d.options)
+    train_split, test_split = ds.train.to(device), ds.test.to(device)
+    ds = ds.with_splits(train=train_split, test=test_split)
+    inputs = Inputs(ds, device)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options).to(device)
+    objective = Objective(cfg.loss)
+    teacher = Teacher(cfg.teacher, ds.num_classes, ds.input_shape, device) if cfg.loss.uses_kd else None
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.train)
+    write_info(run, cfg, ds.num_classes, ds.input_shape, count_parameters(model))
+
+    steps_per_epoch = max(1, -(-len(train_split) // cfg.train.batch_size))
+    start_epoch, step, elapsed = 0, 0, 0.0
+    metrics = read_jsonl(run.metrics_path)
+    if run.state_path.is_file():
+        state = load_state(run.state_path)
+        start_epoch, step, elapsed = int(state["epoch"]), int(state["step"]), float(state["elapsed"])
+        load_weights(run.weights_path(start_epoch), model)
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        metrics = [m for m in metrics if m["epoch"] <= start_epoch]
+        log(f"resuming {run.root} from epoch {start_epoch} (step {step})")
+    else:
+        metrics = []
+
+    bar = Progress(cfg.name, total=cfg.train.epochs * steps_per_epoch, done=step, enabled=progress)
+    last_acc: dict = {}
+    for epoch in range(start_epoch, cfg.train.epochs):
+        t0 = time.perf_counter()
+        gen = epoch_generator(cfg.seed, epoch)
+        model.train()
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), device=device)
+        seen = 0
+        for idx in iterate_batches(len(train_split), cfg.train.batch_size, gen):
+            idx = idx.to(device)
+            x = inputs(inputs.augment(train_split.x[idx], gen))
+            y = train_split.label[idx]
+            lr = lr_at(step, cfg.train, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            logits = model(x)
+            teacher_logits = teacher.logits(x, epoch + 1) if objective.needs_teacher(step) else None
+            loss, terms = objective(logits, y, teacher_logits, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0) + v * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(idx)
+            step += 1
+            bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
+        elapsed += time.perf_counter() - t0
+
+        done = epoch + 1
+        w = objective.weights(step - 1)
+        row = {"epoch": done, "step": step, "lr": lr, "w_onehot": w.onehot, "w_kd": w.kd,
+               "train_acc_augmented": correct.item() / seen, "seconds": round(elapsed, 3)}
+        row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
+        test_logits = predict(model, inputs, test_split.x)
+        row["test_acc"] = (test_logits.argmax(1) == test_split.label).float().mean().item() if len(test_split) else float("nan")
+        if teacher is not None and cfg.teacher.online:
+            row["teacher_epoch"] = teacher.epoch_for(done)
+        last = done == cfg.train.epochs
+        if done % cfg.record.predictions_every_epochs == 0 or last:
+            last_acc = record_predictions(run, model, inputs, ds, done, step)
+            row["recorded_step"] = step
+        metrics.append(row)
+        write_jsonl(run.metrics_path, metrics)
+        if done % cfg.record.checkpoint_every_epochs == 0 or last:
+            save_weights(run.weights_path(done), model, {"epoch": str(done), "model": cfg.model.name})
+            save_state(run.state_path, {"epoch": done, "step": step, "elapsed": elapsed,
+                                        "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
+        bar.set_postfix(test_acc=row["test_acc"])
+        for hook in hooks:
+            hook(done, step)
+    bar.close()
+
+    save_weights(run.final_weights, model, {"epoch": str(cfg.train.epochs), "model": cfg.model.name})
+    if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
+        last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step)
+    summary = {
+        "name": cfg.name, "seed": cfg.seed, "model": cfg.model.name, "dataset": ds.name,
+        "epochs": cfg.train.epochs, "steps": step, "train_seconds": round(elapsed, 3),
+        "num_parameters": count_parameters(model), "config_hash": cfg.content_hash(),
+        "code_version": code_version(), "device": str(device),
+        "label_noise": cfg.data.label_noise, "noisy_train_samples": int(train_split.noisy.sum().item()),
+        **last_acc,
+    }
+    write_json(run.summary_path, summary)
+    return summary

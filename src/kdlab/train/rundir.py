@@ -1,0 +1,113 @@
+"""A run on disk (SPEC §9): what lives where, and how a run directory is claimed, resumed or reused.
+
+<out>/<run>/config.yaml  resolved config        run.json        code version, shapes, config hash
+            metrics.jsonl one row per epoch     summary.json    final numbers; written last, marks a finished run
+            checkpoints/epoch_<E>.safetensors (weights), state.pt (latest optimizer/schedule/RNG state),
+                        final.safetensors
+            predictions/step_<S>.npz            figures/
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import RunConfig, load_config
+from ..errors import RunError
+from ..io import code_version, write_json, write_text
+
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.safetensors$")
+
+
+@dataclass
+class RunDir:
+    root: Path
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+
+    config_path = property(lambda self: self.root / "config.yaml")
+    info_path = property(lambda self: self.root / "run.json")
+    metrics_path = property(lambda self: self.root / "metrics.jsonl")
+    summary_path = property(lambda self: self.root / "summary.json")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    predictions = property(lambda self: self.root / "predictions")
+    figures = property(lambda self: self.root / "figures")
+    state_path = property(lambda self: self.checkpoints / "state.pt")
+    final_weights = property(lambda self: self.checkpoints / "final.safetensors")
+
+    def weights_path(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.safetensors"
+
+    def prediction_path(self, step: int) -> Path:
+        return self.predictions / f"step_{step}.npz"
+
+    def checkpoint_epochs(self) -> list[int]:
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.checkpoints.iterdir() if (m := _EPOCH_FILE.match(p.name)))
+
+    def prediction_steps(self) -> list[int]:
+        if not self.predictions.is_dir():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in self.predictions.glob("step_*.npz"))
+
+    @property
+    def finished(self) -> bool:
+        return self.summary_path.is_file()
+
+    def config(self) -> RunConfig:
+        if not self.config_path.is_file():
+            raise RunError(f"{self.root} is not a kdlab run directory (no config.yaml)")
+        return load_config(self.config_path)
+
+    def info(self) -> dict:
+        if not self.info_path.is_file():
+            raise RunError(f"{self.root} is not a kdlab run directory (no run.json)")
+        return json.loads(self.info_path.read_text())
+
+    def summary(self) -> dict:
+        if not self.finished:
+            raise RunError(f"run {self.root} has not finished (no summary.json)")
+        return json.loads(self.summary_path.read_text())
+
+
+def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
+    """Prepare `<out>/<cfg.name>` for this config. Returns the run dir and 'new', 'resume' or 'finished'.
+
+    A directory that holds another config is never touched: that is an error.
+    """
+    run = RunDir(Path(out) / cfg.name)
+    if run.config_path.is_file():
+        try:
+            existing = run.config()
+        except Exception:  # an unreadable config: not ours to overwrite
+            raise RunError(f"{run.root} holds a config.yaml kdlab cannot read; choose another name= or --out") from None
+        if existing.content_hash() != cfg.content_hash():
+            raise RunError(
+                f"{run.root} already holds a run with a different config; choose another name= or --out, or remove it"
+            )
+        return run, ("finished" if run.finished else "resume")
+    if run.root.exists() and any(run.root.iterdir()):
+        raise RunError(f"{run.root} exists and is not a kdlab run directory; choose another name= or --out")
+    run.root.mkdir(parents=True, exist_ok=True)
+    write_text(run.config_path, cfg.to_yaml())
+    return run, "new"
+
+
+def write_info(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int) -> None:
+    write_json(run.info_path, {
+        "config_hash": cfg.content_hash(),
+        "code_version": code_version(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "model": cfg.model.name,
+        "num_classes": num_classes,
+        "input_shape": list(input_shape),
+        "num_parameters": num_params,
+    })
