@@ -25,7 +25,7 @@ demo: setup
 	$(VENV)/bin/kdlab demo $(ARGS)
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/train_step.py

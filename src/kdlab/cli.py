@@ -136,7 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may stand before or after options; argparse leaves the later ones over.
+    args, rest = parser.parse_known_args(argv)
+    bad = [r for r in rest if "=" not in r or r.startswith("-")]
+    if bad or (rest and not hasattr(args, "overrides") and not hasattr(args, "options")):
+        parser.error(f"unrecognized arguments: {' '.join(bad or rest)}")
+    for name in ("overrides", "options"):
+        if hasattr(args, name):
+            setattr(args, name, [*getattr(args, name), *rest])
     try:
         return args.fn(args)
     except KdlabError as e:

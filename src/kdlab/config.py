@@ -173,7 +173,9 @@ def parse_override(text: str) -> dict:
 
 
 def _format_error(err: ValidationError, model: type[BaseModel]) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    # A typo'd key usually also makes a required key "missing": name the typo first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         parent: Any = model

@@ -44,7 +44,7 @@ class Split:
         if index is None:
             index = np.arange(start_index, start_index + len(labels_t))
         return cls(
-            x=torch.as_tensor(np.ascontiguousarray(x)),
+            x=torch.as_tensor(np.require(x, requirements=["C", "W"])),
             label=labels_t,
             orig_label=labels_t.clone(),
             index=torch.as_tensor(np.asarray(index, dtype=np.int64)),

@@ -21,6 +21,7 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how Python 3 pickles (protocol 2) store an array's raw bytes; pure data
 }
 
 _LAYOUT = {

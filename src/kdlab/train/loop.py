@@ -23,7 +23,7 @@ from ..models import build_model, count_parameters
 from .checkpoint import load_state, load_weights, save_state, save_weights
 from .optim import build_optimizer, lr_at
 from .progress import Progress
-from .rundir import RunDir, write_info
+from .rundir import RunDir, write_start
 
 EpochHook = Callable[[int, int], None]  # (finished 1-based epoch, global step)
 EVAL_BATCH = 1024
@@ -114,7 +114,7 @@ def train(
     objective = Objective(cfg.loss)
     teacher = Teacher(cfg.teacher, ds.num_classes, ds.input_shape, device) if cfg.loss.uses_kd else None
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.train)
-    write_info(run, cfg, ds.num_classes, ds.input_shape, count_parameters(model))
+    write_start(run, cfg, ds.num_classes, ds.input_shape, count_parameters(model))
 
     steps_per_epoch = max(1, -(-len(train_split) // cfg.train.batch_size))
     start_epoch, step, elapsed = 0, 0, 0.0

@@ -78,7 +78,7 @@ class RunDir:
 
 
 def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
-    """Prepare `<out>/<cfg.name>` for this config. Returns the run dir and 'new', 'resume' or 'finished'.
+    """Check `<out>/<cfg.name>` for this config, writing nothing: 'new', 'resume' or 'finished'.
 
     A directory that holds another config is never touched: that is an error.
     """
@@ -95,12 +95,13 @@ def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
         return run, ("finished" if run.finished else "resume")
     if run.root.exists() and any(run.root.iterdir()):
         raise RunError(f"{run.root} exists and is not a kdlab run directory; choose another name= or --out")
-    run.root.mkdir(parents=True, exist_ok=True)
-    write_text(run.config_path, cfg.to_yaml())
     return run, "new"
 
 
-def write_info(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int) -> None:
+def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int) -> None:
+    """Written once everything has loaded: a failed setup leaves no run directory behind."""
+    if not run.config_path.is_file():
+        write_text(run.config_path, cfg.to_yaml())
     write_json(run.info_path, {
         "config_hash": cfg.content_hash(),
         "code_version": code_version(),
