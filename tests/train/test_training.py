@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 from kdlab.config import resolve
-from kdlab.distill.teachers import Teacher
+from kdlab.distill.teachers import RunTeacher
 from kdlab.train.rundir import RunDir
 from kdlab.train.runner import run_config
 
@@ -111,5 +111,5 @@ def test_online_teacher_walks_checkpoints(tmp_path, teacher):
     run, _ = run_config(cfg, tmp_path, **quiet)
     rows = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
     assert [r["teacher_epoch"] for r in rows] == [2, 4]
-    t = Teacher(cfg.teacher.model_copy(update={"epoch_ratio": 0.5, "checkpoint": 3}), 10, (1, 8, 8), torch.device("cpu"))
+    t = RunTeacher(cfg.teacher.model_copy(update={"epoch_ratio": 0.5, "checkpoint": 3}), 10, (1, 8, 8), torch.device("cpu"))
     assert [t.epoch_for(e) for e in (1, 2, 3, 8)] == [1, 1, 2, 3]  # ceil(t * r), capped at the chosen epoch

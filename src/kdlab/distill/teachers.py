@@ -20,6 +20,19 @@ from ..train.rundir import RunDir
 
 
 class Teacher:
+    """A fixed model in eval mode, without gradients."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, student_epoch: int) -> torch.Tensor:
+        return self.model(x)
+
+
+class RunTeacher(Teacher):
+    """The teacher of a finished run directory: one checkpoint, or its checkpoint sequence (online)."""
+
     def __init__(self, cfg: TeacherConfig, num_classes: int, input_shape: tuple[int, ...], device: torch.device):
         self.cfg = cfg
         self.run = RunDir(Path(cfg.run))
@@ -32,8 +45,7 @@ class Teacher:
                 f"{tuple(info['input_shape'])}; the student's data has {num_classes} classes and inputs {tuple(input_shape)}"
             )
         run_cfg = self.run.config()
-        self.model = build_model(run_cfg.model.name, num_classes, input_shape, run_cfg.model.options).to(device)
-        self.model.eval().requires_grad_(False)
+        super().__init__(build_model(run_cfg.model.name, num_classes, input_shape, run_cfg.model.options).to(device))
         self.epochs = self.run.checkpoint_epochs()
         self.last_epoch = run_cfg.train.epochs if cfg.checkpoint == "final" else cfg.checkpoint
         self.loaded: Path | None = None
@@ -69,8 +81,7 @@ class Teacher:
             load_weights(path, self.model)
             self.loaded = path
 
-    @torch.no_grad()
     def logits(self, x: torch.Tensor, student_epoch: int) -> torch.Tensor:
         if self.cfg.online:
             self._load(self.run.weights_path(self.epoch_for(student_epoch)))
-        return self.model(x)
+        return super().logits(x, student_epoch)

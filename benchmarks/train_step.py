@@ -1,0 +1,135 @@
+"""Throughput of our KD training step against a plain PyTorch reference, measured in the same run.
+
+Both train a resnet20 student from a resnet56 teacher (pure KD at T = 4, SGD-Nesterov) on
+CIFAR-shaped uint8 data with crop-and-flip augmentation, batch 128, fp32.
+  ours:      data kept as one tensor on the device, batched augmentation, channels_last, kdlab's train_step
+  reference: a Dataset with per-sample transforms behind a DataLoader, eager, contiguous tensors
+Prints images/second of each and their ratio. Run: .venv/bin/python benchmarks/train_step.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+
+from kdlab.config import LossConfig, TrainConfig
+from kdlab.data.base import Dataset, Split, channel_stats, iterate_batches
+from kdlab.distill.objective import Objective
+from kdlab.distill.teachers import Teacher
+from kdlab.models import build_model
+from kdlab.train.loop import Inputs, epoch_generator, to_device_format, train_step
+from kdlab.train.optim import build_optimizer
+
+MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+
+
+def make_models(device):
+    torch.manual_seed(0)
+    return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
+
+
+def bench_ours(x, y, batch, steps, warmup, device) -> float:
+    student, teacher_model = make_models(device)
+    ds = Dataset("bench", 100, Split(x, y, y, torch.arange(len(y))).to(device), Split(x[:1], y[:1], y[:1], torch.arange(1)),
+                 mean=MEAN, std=STD, augment="crop_flip", crop_padding=4)
+    inputs = Inputs(ds, device)
+    to_device_format(student, device, True)
+    teacher = Teacher(to_device_format(teacher_model, device, True))
+    objective = Objective(LossConfig(onehot_weight=0.0, kd_weight=1.0, temperature=4.0))
+    opt = build_optimizer(student.parameters(), TrainConfig(lr=0.05))
+    done, t0 = 0, None
+    while True:
+        gen = epoch_generator(0, done)
+        for idx in iterate_batches(len(ds.train), batch, gen, drop_last=True):
+            if done == warmup:
+                _sync(device)
+                t0 = time.perf_counter()
+            xb = inputs(inputs.augment(ds.train.x[idx.to(device)], gen))
+            train_step(student, opt, objective, teacher, xb, ds.train.label[idx.to(device)], done, 1)
+            done += 1
+            if done == warmup + steps:
+                _sync(device)
+                return steps * batch / (time.perf_counter() - t0)
+
+
+class PerSampleCifar(torch.utils.data.Dataset):
+    """The common reference: pad, random crop, flip and normalise one image at a time."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+        self.mean, self.std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        img = F.pad(self.x[i].float() / 255, (4, 4, 4, 4))
+        dy, dx = random.randint(0, 8), random.randint(0, 8)
+        img = img[:, dy : dy + 32, dx : dx + 32]
+        if random.random() < 0.5:
+            img = img.flip(-1)
+        return (img - self.mean) / self.std, self.y[i]
+
+
+def bench_reference(x, y, batch, steps, warmup, device, workers) -> float:
+    student, teacher = make_models(device)
+    teacher.eval()
+    loader = torch.utils.data.DataLoader(PerSampleCifar(x, y), batch_size=batch, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    T, done, t0 = 4.0, 0, None
+    while True:
+        for xb, yb in loader:
+            if done == warmup:
+                _sync(device)
+                t0 = time.perf_counter()
+            xb = xb.to(device)
+            with torch.no_grad():
+                t_logits = teacher(xb)
+            s_logits = student(xb)
+            loss = F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean") * T * T
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup + steps:
+                _sync(device)
+                return steps * batch / (time.perf_counter() - t0)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    n = args.batch * (args.steps + args.warmup + 1)
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 100, (n,), generator=g)
+    ref = bench_reference(x, y, args.batch, args.steps, args.warmup, device, args.workers)
+    ours = bench_ours(x, y, args.batch, args.steps, args.warmup, device)
+    table = Table(title=f"KD step, resnet56 -> resnet20, batch {args.batch}, {device.type}, {torch.get_num_threads()} threads")
+    for c in ("loop", "img/s", "vs reference"):
+        table.add_column(c, justify="right" if c != "loop" else "left")
+    table.add_row(f"reference (DataLoader, {args.workers} workers, per-sample transforms)", f"{ref:.1f}", "1.00x")
+    table.add_row("kdlab (on-device batched augmentation, channels_last)", f"{ours:.1f}", f"{ours / ref:.2f}x")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
