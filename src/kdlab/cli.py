@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,14 +20,18 @@ def _print_json(obj) -> None:
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for i, c in enumerate(columns):
-        table.add_column(c, justify="left" if i == 0 else "right")
+        table.add_column(escape(c), justify="left" if i == 0 else "right")
     for r in rows:
-        table.add_row(*r)
-    Console().print(table)
+        table.add_row(*map(escape, r))
+    console = Console()
+    if not console.is_terminal:  # piped or logged: don't wrap tables at 80 columns
+        console = Console(width=120)
+    console.print(table)
 
 
 def _pct(x: float) -> str:
@@ -40,9 +45,12 @@ def cmd_demo(args) -> int:
     log = (lambda s: print(s, file=sys.stderr)) if args.json else print
     t0 = time.perf_counter()
     results = run_demo(out, seed=args.seed, overrides=args.overrides, progress=not args.no_progress, log=log)
+    kd_run = Path(results["student_kd"]["run"])
+    analysis, _ = analyze_and_report(Path(results["teacher"]["run"]), kd_run, None, None, figures=True)
     wall = time.perf_counter() - t0
     if args.json:
-        _print_json({"seed": args.seed, "out": str(out), "seconds": round(wall, 2), "runs": results})
+        _print_json({"seed": args.seed, "out": str(out), "seconds": round(wall, 2), "runs": results,
+                     "analysis": analysis})
         return 0
     te, oh, kd = (results[r] for r in ("teacher", "student_onehot", "student_kd"))
     _table(
@@ -56,6 +64,56 @@ def cmd_demo(args) -> int:
     )
     print(f"model {te['model']}, seed {args.seed} (students {args.seed + 1}), {wall:.1f} s")
     print(f"runs written to {out.resolve()}/{{teacher,student_onehot,student_kd}}")
+    print()
+    print_underfitting(analysis)
+    print(f"figures of the KD student against its teacher in {Path(kd['run']) / 'figures'}")
+    return 0
+
+
+def print_underfitting(report: dict) -> None:
+    """The underfitting summary of an analysis report as a table: one row per split and label group."""
+    rows = []
+    for split, r in report["splits"].items():
+        u = r["underfitting"]
+        for group, g in [("all", u), ("clean", u.get("clean")), ("noisy", u.get("noisy"))]:
+            if not g or not g.get("n"):
+                continue
+            rows.append([f"{split} {group}", str(g["n"]), f"{g['mean_y_minus_x']:+.3f}", f"{g['slope']:.3f}",
+                         f"{g['hard']['mean_y_minus_x']:+.3f}", f"{g['hard']['frac_y_below_x']:.2f}",
+                         f"{g['easy']['mean_y_minus_x']:+.3f}", f"{g['easy']['frac_y_below_x']:.2f}"])
+    _table("Underfitting: X = teacher phi(p_te[y_te]), Y = student phi(p_st[y_te]); hard/easy = lowest/highest 20% X",
+           ["samples", "n", "Y-X", "slope", "hard Y-X", "hard Y<X", "easy Y-X", "easy Y<X"], rows)
+    d = report["splits"]["test"]["dissection"]
+    print("test points: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d.items()))
+
+
+def analyze_and_report(teacher: Path, student: Path, step: int | None, out: Path | None, figures: bool) -> tuple[dict, list[Path]]:
+    from .analysis import analyze_runs
+    from .io import write_json
+
+    analysis = analyze_runs(teacher, student, step)
+    report = analysis.to_json()
+    out = Path(out) if out else Path(student) / "figures"
+    paths: list[Path] = []
+    if figures:
+        from .analysis.figures import write_figures
+
+        paths = write_figures(analysis, out)
+    write_json(out / "deviations.json", report)
+    report["figures"] = [str(p) for p in paths]
+    report["report"] = str(out / "deviations.json")
+    return report, paths
+
+
+def cmd_analyze(args) -> int:
+    report, paths = analyze_and_report(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
+    if args.json:
+        _print_json(report)
+        return 0
+    print_underfitting(report)
+    print(f"report: {report['report']}")
+    for p in paths:
+        print(f"figure: {p}")
     return 0
 
 
@@ -125,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", metavar="key.sub=value")
     r.set_defaults(fn=cmd_run)
 
+    a = sub.add_parser("analyze", help="student-teacher deviations from two runs' recorded predictions (P1 §3.1)")
+    a.add_argument("--teacher", required=True, help="the teacher's run directory")
+    a.add_argument("--student", required=True, help="the student's run directory")
+    a.add_argument("--step", type=int, default=None, help="the student's recorded step (default: its last)")
+    a.add_argument("--out", default=None, help="folder for figures and deviations.json (default: <student>/figures)")
+    a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    a.add_argument("--no-figures", action="store_true")
+    a.set_defaults(fn=cmd_analyze)
+
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     i = data.add_parser("inspect", help="load a dataset and report it")
     i.add_argument("name")
@@ -150,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     except KdlabError as e:
         print(f"kdlab: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("kdlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -1,0 +1,15 @@
+"""Student-teacher deviations, sample by sample (P1 §3.1, App. C.2-C.3).
+
+From arrays:  deviations(teacher_logits, student_logits, labels, noisy=...) -> Deviations
+              underfitting_summary(d.x, d.y, noisy=d.noisy); dissection(d.teacher_correct, d.student_correct)
+From runs:    analyze_runs("runs/demo/teacher", "runs/demo/student_kd") -> RunAnalysis
+"""
+
+from .deviations import Deviations, deviations, logit_margin
+from .runs import RunAnalysis, analyze_runs, load_predictions
+from .summary import dissection, underfitting_summary
+
+__all__ = [
+    "Deviations", "RunAnalysis", "analyze_runs", "deviations", "dissection", "load_predictions",
+    "logit_margin", "underfitting_summary",
+]

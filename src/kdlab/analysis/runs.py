@@ -1,0 +1,115 @@
+"""The analysis of two finished runs from their recorded predictions (SPEC §9 `predictions/`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import RunError
+from ..train.rundir import RunDir
+from .deviations import Deviations, deviations
+from .summary import dissection, underfitting_summary
+
+SPLITS = ("train", "test")
+FIELDS = ("index", "logits", "label", "orig_label", "noisy")
+
+
+@dataclass
+class Predictions:
+    run: Path
+    step: int
+    splits: dict[str, dict[str, np.ndarray]]
+
+
+def load_predictions(run: str | Path, step: int | None = None) -> Predictions:
+    """A run's recorded logits at `step` (default: the last recorded step), per split."""
+    rd = RunDir(Path(run))
+    if not rd.root.is_dir():
+        raise RunError(f"run {rd.root} does not exist")
+    steps = rd.prediction_steps()
+    if not steps:
+        raise RunError(f"run {rd.root} has no recorded predictions (predictions/step_<S>.npz)")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise RunError(f"run {rd.root} has no predictions at step {step}; recorded steps: {steps}")
+    try:
+        with np.load(rd.prediction_path(step), allow_pickle=False) as z:
+            data = {k: z[k] for k in (*FIELDS, "split")}
+    except (OSError, ValueError, KeyError) as e:
+        raise RunError(f"{rd.prediction_path(step)} is not a readable predictions file ({e})") from None
+    splits = {s: {k: data[k][data["split"] == s] for k in FIELDS} for s in SPLITS}
+    return Predictions(rd.root, step, splits)
+
+
+def _aligned(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in a and b of the samples both recorded, matched by sample index."""
+    _, ia, ib = np.intersect1d(a["index"], b["index"], assume_unique=True, return_indices=True)
+    if len(ia) == 0 and len(a["index"]) and len(b["index"]):
+        raise RunError(f"the teacher and student runs share no {what} samples (different datasets?)")
+    if a["logits"].shape[1:] != b["logits"].shape[1:]:
+        raise RunError(f"teacher has {a['logits'].shape[1]} classes, student {b['logits'].shape[1]}")
+    return ia, ib
+
+
+def pair_deviations(teacher: dict, student: dict, what: str, label_source: str) -> Deviations:
+    it, is_ = _aligned(teacher, student, what)
+    return deviations(teacher["logits"][it], student["logits"][is_], student[label_source][is_], student["noisy"][is_])
+
+
+@dataclass
+class RunAnalysis:
+    teacher: Path
+    student: Path
+    teacher_step: int
+    student_step: int
+    label_source: str
+    splits: dict[str, Deviations]
+    evolution: list[tuple[int, Deviations]] = field(default_factory=list)  # (student step, train split)
+
+    @property
+    def summaries(self) -> dict[str, dict]:
+        return {s: underfitting_summary(d.x, d.y, d.noisy) for s, d in self.splits.items()}
+
+    def to_json(self) -> dict:
+        out: dict = {"teacher": str(self.teacher), "student": str(self.student), "teacher_step": self.teacher_step,
+                     "student_step": self.student_step, "label_source": self.label_source, "splits": {}}
+        for s, d in self.splits.items():
+            out["splits"][s] = {
+                "n": len(d),
+                "teacher_acc": float(d.teacher_correct.mean()) if len(d) else float("nan"),
+                "student_acc": float(d.student_correct.mean()) if len(d) else float("nan"),
+                "agreement": float((d.teacher_pred == d.student_pred).mean()) if len(d) else float("nan"),
+                "underfitting": underfitting_summary(d.x, d.y, d.noisy),
+                "underfitting_label_class": underfitting_summary(d.x_label, d.y_label, d.noisy),
+                "dissection": dissection(d.teacher_correct, d.student_correct),
+            }
+        out["evolution"] = [{"student_step": st, **{k: v for k, v in underfitting_summary(d.x, d.y).items() if k != "bins"}}
+                            for st, d in self.evolution]
+        return out
+
+
+def analyze_runs(
+    teacher: str | Path,
+    student: str | Path,
+    step: int | None = None,
+    *,
+    evolution: bool = True,
+    label_source: Literal["orig_label", "label"] = "orig_label",
+) -> RunAnalysis:
+    """Teacher (its last recorded step) against the student at `step` (default its last).
+
+    `label_source` is the class y* of the ground-truth variant and of correctness: the original,
+    pre-noise label by default, or the (possibly noisy) label the runs trained on.
+    """
+    te = load_predictions(teacher)
+    st = load_predictions(student, step)
+    splits = {s: pair_deviations(te.splits[s], st.splits[s], s, label_source) for s in SPLITS}
+    evo = []
+    if evolution:
+        for s in RunDir(Path(student)).prediction_steps():
+            st_s = st if s == st.step else load_predictions(student, s)
+            evo.append((s, pair_deviations(te.splits["train"], st_s.splits["train"], "train", label_source)))
+    return RunAnalysis(te.run, st.run, te.step, st.step, label_source, splits, evo)
