@@ -40,7 +40,11 @@ def test_hash_tracks_content():
 def test_every_example_config_validates():
     from pathlib import Path
 
+    from kdlab.config import load_yaml
+    from kdlab.plan import is_plan, resolve_plan
+
     paths = sorted(Path(__file__).parents[1].joinpath("configs").rglob("*.yaml"))
-    assert paths
+    assert len(paths) >= 10
     for p in paths:
-        load_config(p)
+        raw = load_yaml(p)
+        resolve_plan(raw, "runs") if is_plan(raw) else load_config(p)

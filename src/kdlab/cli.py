@@ -118,11 +118,15 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .config import load_config
+    from .config import load_yaml, resolve
+    from .plan import is_plan
     from .train.runner import run_config
 
-    cfg = load_config(args.config, args.overrides)
+    raw = load_yaml(args.config)
     log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    if is_plan(raw):
+        return _run_plan(raw, args, log)
+    cfg = resolve(raw, args.overrides)
     run, summary = run_config(cfg, args.out, progress=not args.no_progress, log=log)
     if args.json:
         _print_json({"run": str(run.root), **summary})
@@ -133,6 +137,38 @@ def cmd_run(args) -> int:
         ["test", _pct(summary["test_acc"])],
     ])
     print(f"{summary['steps']} steps in {summary['train_seconds']:.1f} s; run written to {run.root}")
+    return 0
+
+
+def _run_plan(raw: dict, args, log) -> int:
+    from .plan import run_plan
+
+    result = run_plan(raw, args.out, args.overrides, progress=not args.no_progress, log=log)
+    if args.json:
+        _print_json(result)
+        return 0
+    _table("runs", ["run", "model", "train %", "test %", "seconds"],
+           [[name, r["model"], _pct(r["train_acc"]), _pct(r["test_acc"]), f"{r['train_seconds']:.1f}"]
+            for name, r in result["runs"].items()])
+    report = result["report"]
+    if report:
+        _table(f"report: {report['name']}", report["columns"], report["table"])
+        for p in report.get("figures", []):
+            print(f"figure: {p}")
+    return 0
+
+
+def cmd_theory(args) -> int:
+    from .theory.commands import run_theory
+
+    report = run_theory(args.view, Path(args.out), quick=args.quick)
+    if args.json:
+        _print_json(report)
+        return 0
+    for title, columns, rows in report["tables"]:
+        _table(title, columns, rows)
+    for p in report["figures"]:
+        print(f"figure: {p}")
     return 0
 
 
@@ -177,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to all three runs")
     d.set_defaults(fn=cmd_demo)
 
-    r = sub.add_parser("run", help="train one run (teacher or student) from a YAML config")
+    r = sub.add_parser("run", help="train a run (or the runs and report of a multi-run config) from YAML")
     r.add_argument("config")
     common(r, "runs")
     r.add_argument("overrides", nargs="*", metavar="key.sub=value")
@@ -191,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--no-figures", action="store_true")
     a.set_defaults(fn=cmd_analyze)
+
+    t = sub.add_parser("theory", help="P1's theory made runnable: eigenspace (§4.1) and gradient-space (§4.2) views")
+    t.add_argument("view", choices=["eigenspace", "gradient-space"])
+    t.add_argument("--out", default="runs/theory", help="folder for figures and the JSON report")
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    t.add_argument("--quick", action="store_true", help="a smaller grid (for tests)")
+    t.set_defaults(fn=cmd_theory)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     i = data.add_parser("inspect", help="load a dataset and report it")

@@ -103,6 +103,15 @@ class TeacherConfig(Strict):
 class RecordConfig(Strict):
     predictions_every_epochs: int = Field(10, ge=1)  # and always the last epoch
     checkpoint_every_epochs: int = Field(1, ge=1)
+    probes: list[str] = []  # measurements inside the loop, by name (kdlab.train.probes)
+
+    @model_validator(mode="after")
+    def _known_probes(self):
+        from .train.probes import PROBES
+
+        for name in self.probes:
+            PROBES.get(name)
+        return self
 
 
 class RunConfig(Strict):

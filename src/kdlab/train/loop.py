@@ -22,6 +22,7 @@ from ..io import read_jsonl, write_json, write_jsonl, write_npz, code_version
 from ..models import build_model, count_parameters
 from .checkpoint import load_state, load_weights, save_state, save_weights
 from .optim import build_optimizer, lr_at
+from .probes import build_probes, load_probe_states, save_probe_states
 from .progress import Progress
 from .rundir import RunDir, write_start
 
@@ -86,7 +87,7 @@ def train_step(
     y: torch.Tensor,
     step: int,
     epoch: int,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
     """One optimisation step on a prepared batch; the teacher runs only while the KD term weighs.
 
     The teacher goes first: run while the student's activations are held for backward, it was 1.3x
@@ -98,7 +99,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return logits.detach(), terms
+    return logits.detach(), teacher_logits, terms
 
 
 def record_predictions(run: RunDir, model: nn.Module, inputs: Inputs, ds: Dataset, epoch: int, step: int) -> dict:
@@ -149,6 +150,7 @@ def train(
         teacher = RunTeacher(cfg.teacher, ds.num_classes, ds.input_shape, device)
         to_device_format(teacher.model, device, images)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.train)
+    probes = build_probes(cfg.record.probes, ds, model, cfg, inputs)
     write_start(run, cfg, ds.num_classes, ds.input_shape, count_parameters(model))
 
     steps_per_epoch = max(1, -(-len(train_split) // cfg.train.batch_size))
@@ -160,6 +162,7 @@ def train(
         load_weights(run.weights_path(start_epoch), model)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        load_probe_states(run.probes_state_path, probes, step)
         metrics = [m for m in metrics if m["epoch"] <= start_epoch]
         log(f"resuming {run.root} from epoch {start_epoch} (step {step})")
     else:
@@ -181,7 +184,9 @@ def train(
             lr = lr_at(step, cfg.train, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            logits, terms = train_step(model, optimizer, objective, teacher, x, y, step, epoch + 1)
+            logits, teacher_logits, terms = train_step(model, optimizer, objective, teacher, x, y, step, epoch + 1)
+            for probe in probes.values():
+                probe.on_step(step, x, y, logits, teacher_logits, model)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0) + v * len(idx)
             correct += (logits.argmax(1) == y).sum()
@@ -197,6 +202,8 @@ def train(
         row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
         test_logits = predict(model, inputs, test_split.x)
         row["test_acc"] = (test_logits.argmax(1) == test_split.label).float().mean().item() if len(test_split) else float("nan")
+        for probe in probes.values():
+            row.update(probe.epoch_metrics(model))
         if teacher is not None and cfg.teacher.online:
             row["teacher_epoch"] = teacher.epoch_for(done)
         last = done == cfg.train.epochs
@@ -207,6 +214,7 @@ def train(
         write_jsonl(run.metrics_path, metrics)
         if done % cfg.record.checkpoint_every_epochs == 0 or last:
             save_weights(run.weights_path(done), model, {"epoch": str(done), "model": cfg.model.name})
+            save_probe_states(run.probes_state_path, probes)
             save_state(run.state_path, {"epoch": done, "step": step, "elapsed": elapsed,
                                         "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
         bar.set_postfix(test_acc=row["test_acc"])
@@ -215,6 +223,9 @@ def train(
     bar.close()
 
     save_weights(run.final_weights, model, {"epoch": str(cfg.train.epochs), "model": cfg.model.name})
+    for name, probe in probes.items():
+        if probe.state():
+            write_npz(run.probe_record(name), **probe.state())
     if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
         last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step)
     summary = {
@@ -224,6 +235,7 @@ def train(
         "code_version": code_version(), "device": str(device),
         "label_noise": cfg.data.label_noise, "noisy_train_samples": int(train_split.noisy.sum().item()),
         **last_acc,
+        **({"probes": {n: p.summary(model) for n, p in probes.items()}} if probes else {}),
     }
     write_json(run.summary_path, summary)
     return summary

@@ -40,6 +40,10 @@ class RunDir:
     figures = property(lambda self: self.root / "figures")
     state_path = property(lambda self: self.checkpoints / "state.pt")
     final_weights = property(lambda self: self.checkpoints / "final.safetensors")
+    probes_state_path = property(lambda self: self.checkpoints / "probes.npz")
+
+    def probe_record(self, name: str) -> Path:
+        return self.root / "probes" / f"{name}.npz"
 
     def weights_path(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.safetensors"
