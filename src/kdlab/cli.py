@@ -140,21 +140,49 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_plan(raw: dict, args, log) -> int:
+def _run_plan(raw: dict, args, log, scale: str | None = None, jobs: int = 1) -> int:
     from .plan import run_plan
 
-    result = run_plan(raw, args.out, args.overrides, progress=not args.no_progress, log=log)
+    result = run_plan(raw, args.out, args.overrides, progress=not args.no_progress and jobs <= 1, log=log,
+                      scale=scale, jobs=jobs)
     if args.json:
         _print_json(result)
         return 0
     _table("runs", ["run", "model", "train %", "test %", "seconds"],
            [[name, r["model"], _pct(r["train_acc"]), _pct(r["test_acc"]), f"{r['train_seconds']:.1f}"]
             for name, r in result["runs"].items()])
-    report = result["report"]
-    if report:
+    for report in result["reports"]:
         _table(f"report: {report['name']}", report["columns"], report["table"])
         for p in report.get("figures", []):
             print(f"figure: {p}")
+    print(f"{len(result['runs'])} runs in {result['seconds']:.1f} s; written to {Path(args.out).resolve()}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .config import load_yaml
+    from .plan import is_plan
+
+    raw = load_yaml(args.plan)
+    if not is_plan(raw):
+        raise KdlabError(f"{args.plan} is a single-run config, not a plan (no 'runs:'); use kdlab run")
+    if args.jobs < 1:
+        raise KdlabError(f"--jobs must be at least 1, got {args.jobs}")
+    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    return _run_plan(raw, args, log, scale=args.scale, jobs=args.jobs)
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    result = write_report(Path(args.dir), out)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{result['runs']} runs, {len(result['table2'])} teacher/student pairs, {len(result['switch_groups'])} loss-switch groups")
+    print(f"report: {result['html']}")
+    print(f"markdown: {result['markdown']}")
     return 0
 
 
@@ -168,6 +196,32 @@ def cmd_theory(args) -> int:
     for title, columns, rows in report["tables"]:
         _table(title, columns, rows)
     for p in report["figures"]:
+        print(f"figure: {p}")
+    return 0
+
+
+def cmd_complexity(args) -> int:
+    from .complexity.runs import complexity_report
+
+    if (args.student_model is None) == (args.student is None):
+        raise KdlabError("give exactly one of --student-model NAME or --student RUN")
+    out = Path(args.out) if args.out else Path(args.teacher) / "figures"
+    report = complexity_report(args.teacher, args.student_model, args.student, n=args.n,
+                               temperatures=args.temperatures, center=args.center, out=out)
+    from .io import write_json
+
+    write_json(out / "complexity.json", report)
+    if args.json:
+        _print_json(report)
+        return 0
+    for kname, k in report["kernels"].items():
+        temps = list(k["teacher"])
+        epochs = [r["epoch"] for r in k["teacher"][temps[0]]]
+        rows = [[f"teacher epoch {e}", *(f"{k['teacher'][t][i]['adjusted']:.4f}" for t in temps)] for i, e in enumerate(epochs)]
+        rows.append(["labels (one-hot)", *([f"{k['labels']['adjusted']:.4f}"] * len(temps))])
+        _table(f"Adjusted supervision complexity, {report['student_model']} NTK at {kname}, n = {report['n']} "
+               f"(jitter {k['jitter']:.2e})", ["targets", *(f"tau = {t}" for t in temps)], rows)
+    for p in report.get("figures", []):
         print(f"figure: {p}")
     return 0
 
@@ -228,12 +282,37 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-figures", action="store_true")
     a.set_defaults(fn=cmd_analyze)
 
+    rp = sub.add_parser("reproduce", help="run a plan of named runs in dependency order (reusing finished ones), then its reports")
+    rp.add_argument("plan")
+    common(rp, "runs")
+    rp.add_argument("--scale", default="cpu", help="which of the plan's scales (cpu or paper; default cpu)")
+    rp.add_argument("--jobs", type=int, default=1, help="independent runs in parallel processes")
+    rp.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    rp.set_defaults(fn=cmd_reproduce)
+
+    rep = sub.add_parser("report", help="an HTML page and its Markdown twin over every run found under DIR")
+    rep.add_argument("dir")
+    rep.add_argument("--out", default=None, help="folder for report.html, report.md and figures (default DIR/report)")
+    rep.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rep.set_defaults(fn=cmd_report)
+
     t = sub.add_parser("theory", help="P1's theory made runnable: eigenspace (§4.1) and gradient-space (§4.2) views")
     t.add_argument("view", choices=["eigenspace", "gradient-space"])
     t.add_argument("--out", default="runs/theory", help="folder for figures and the JSON report")
     t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     t.add_argument("--quick", action="store_true", help="a smaller grid (for tests)")
     t.set_defaults(fn=cmd_theory)
+
+    c = sub.add_parser("complexity", help="supervision complexity of a teacher's targets for a student's NTK (P2)")
+    c.add_argument("--teacher", required=True, help="a teacher run with epoch checkpoints")
+    c.add_argument("--student-model", default=None, help="a model name: its NTK at initialisation")
+    c.add_argument("--student", default=None, help="a student run: its NTK at initialisation and trained")
+    c.add_argument("--n", type=int, default=256, help="training samples in the kernel (default 256)")
+    c.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    c.add_argument("--center", action="store_true", help="centre targets (subtract 1/K)")
+    c.add_argument("--out", default=None, help="folder for the figure and complexity.json (default <teacher>/figures)")
+    c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    c.set_defaults(fn=cmd_complexity)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     i = data.add_parser("inspect", help="load a dataset and report it")

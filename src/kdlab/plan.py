@@ -3,14 +3,20 @@
     runs:
       teacher: {...a run config...}
       student: {..., teacher: {run: teacher}}   # a teacher named by its run name in this file
-    report: {name: c5, teacher: teacher, student: student}
+    report: {name: c5, teacher: teacher, student: student}      # or reports: [{...}, {...}]
+    scales: {cpu: [key=value, ...], paper: []}                 # overrides per --scale
 
 Runs go in dependency order into <out>/<run name>; a finished run with the same resolved config is
 reused. An override `runs.<name>.key=value` changes one run, a plain `key=value` every run.
+A run with `seeds: [1, 2, 3]` stands for one run per seed, named <name>_s<seed>.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,20 +33,34 @@ def is_plan(raw: dict) -> bool:
     return "runs" in raw
 
 
-def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = ()) -> tuple[list[RunConfig], dict | None]:
-    unknown = set(raw) - {"runs", "report"}
+PLAN_KEYS = ("runs", "report", "reports", "scales")
+
+
+def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: str | None = None
+                 ) -> tuple[list[RunConfig], list[dict]]:
+    """The runs' configs in dependency order, and the reports to make over them."""
+    unknown = set(raw) - set(PLAN_KEYS)
     if unknown:
-        raise ConfigError(f"unknown key '{sorted(unknown)[0]}' in a multi-run config; valid keys: runs, report")
+        raise ConfigError(f"unknown key '{sorted(unknown)[0]}' in a multi-run config; valid keys: {', '.join(PLAN_KEYS)}")
+    scales = raw.get("scales") or {}
+    if scale is not None and scales:
+        if scale not in scales:
+            raise ConfigError(f"this plan has no scale '{scale}'; its scales: {', '.join(scales)}")
+        overrides = [*scales[scale], *overrides]
     runs = raw["runs"]
     if not isinstance(runs, dict) or not runs:
         raise ConfigError("'runs' must map run names to run configs")
+    bases = list(runs)
+    runs = expand_seeds(runs)
     shared, per_run = [], {}
     for o in overrides:
         if o.startswith("runs."):
             name, rest = o[len("runs."):].split(".", 1) if "." in o[len("runs."):] else (o, "")
-            if name not in runs or not rest:
-                raise ConfigError(f"override '{o}' names no run of this file; runs: {', '.join(runs)}")
-            per_run.setdefault(name, []).append(rest)
+            targets = [r for r in runs if r == name or (name in bases and r.startswith(f"{name}_s"))]
+            if not targets or not rest:
+                raise ConfigError(f"override '{o}' names no run of this file; runs: {', '.join(bases)}")
+            for t in targets:  # a seeded run's base name reaches every seed
+                per_run.setdefault(t, []).append(rest)
         else:
             shared.append(o)
     cfgs: dict[str, RunConfig] = {}
@@ -51,11 +71,38 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = ()) -> tuple
         deps[name] = teacher if teacher in runs else None
         if deps[name]:
             body["teacher"]["run"] = str(Path(out) / runs[teacher].get("name", teacher))
+        elif teacher is not None and not Path(teacher).is_dir():
+            raise ConfigError(f"run '{name}' names teacher '{teacher}', neither a run of this plan "
+                              f"({', '.join(runs)}) nor an existing run directory")
         try:
             cfgs[name] = resolve(body, [*shared, *per_run.get(name, [])])
         except ConfigError as e:
             raise ConfigError(f"run '{name}': {e}") from None
-    return [cfgs[n] for n in _order(deps)], raw.get("report")
+    reports = list(raw.get("reports") or []) + ([raw["report"]] if raw.get("report") else [])
+    return [cfgs[n] for n in _order(deps)], reports
+
+
+def expand_seeds(runs: dict[str, dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for name, body in runs.items():
+        body = dict(body or {})
+        seeds = body.pop("seeds", None)
+        if seeds is None:
+            out[name] = body
+            continue
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ConfigError(f"run '{name}': seeds must be a list of integers")
+        for s in seeds:
+            out[f"{name}_s{s}"] = {**body, "seed": s}
+    return out
+
+
+def runs_of(base: str, runs: dict[str, RunDir]) -> list[RunDir]:
+    """The runs a report names by base name: the run itself, or its per-seed expansions."""
+    found = [rd for name, rd in runs.items() if name == base or (name.startswith(f"{base}_s") and name[len(base) + 2:].isdigit())]
+    if not found:
+        raise ConfigError(f"the report names run '{base}', not in this file's runs: {', '.join(runs)}")
+    return found
 
 
 def _order(deps: dict[str, str | None]) -> list[str]:
@@ -78,23 +125,76 @@ def _order(deps: dict[str, str | None]) -> list[str]:
     return done
 
 
-def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bool = True,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    from .theory import c4, c5  # noqa: F401  (they register their reports)
+def _load_reports() -> None:
+    from .complexity import report  # noqa: F401  (these modules register their reports)
+    from .theory import c4, c5  # noqa: F401
 
-    cfgs, report = resolve_plan(raw, out, overrides)
-    if report is not None:  # check the report's name and options before training anything
-        report = dict(report)
-        REPORTS.check_options(report.get("name", ""), {k: v for k, v in report.items() if k != "name"})
-    results, dirs = {}, {}
-    for cfg in cfgs:
-        run, summary = run_config(cfg, out, progress=progress, log=log)
-        results[cfg.name], dirs[cfg.name] = {"run": str(run.root), **summary}, run
-    out_report = None
-    if report is not None:
-        name = report.pop("name")
-        out_report = {"name": name, **REPORTS.build(name, report, runs=dirs, out=Path(out))}
-    return {"runs": results, "report": out_report}
+
+def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bool = True,
+             log: Callable[[str], None] = print, scale: str | None = None, jobs: int = 1) -> dict[str, Any]:
+    """Train (or reuse, or resume) every run of the plan, then make its reports."""
+    _load_reports()
+    cfgs, reports = resolve_plan(raw, out, overrides, scale)
+    for rep in reports:  # check the reports' names and options before training anything
+        REPORTS.check_options(rep.get("name", ""), {k: v for k, v in rep.items() if k != "name"})
+    t0 = time.perf_counter()
+    results = _execute(cfgs, Path(out), jobs, progress, log)
+    dirs = {name: RunDir(Path(r["run"])) for name, r in results.items()}
+    made = []
+    for rep in reports:
+        rep = dict(rep)
+        name = rep.pop("name")
+        made.append({"name": name, **REPORTS.build(name, rep, runs=dirs, out=Path(out))})
+    return {"runs": results, "report": made[0] if len(made) == 1 else None, "reports": made,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _teacher_name(cfg: RunConfig, out: Path, names: set[str]) -> str | None:
+    if cfg.teacher is None or not cfg.loss.uses_kd:
+        return None
+    path = Path(cfg.teacher.run)
+    return path.name if path.parent == out and path.name in names else None
+
+
+def _execute(cfgs: list[RunConfig], out: Path, jobs: int, progress: bool, log) -> dict[str, dict]:
+    if jobs <= 1:
+        results = {}
+        for cfg in cfgs:
+            run, summary = run_config(cfg, out, progress=progress, log=log)
+            results[cfg.name] = {"run": str(run.root), **summary}
+        return results
+    # Independent runs in parallel processes; a student starts once its teacher has finished.
+    names = {c.name for c in cfgs}
+    deps = {c.name: _teacher_name(c, out, names) for c in cfgs}
+    todo = {c.name: c for c in cfgs}
+    results: dict[str, dict] = {}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
+        running: dict = {}
+        while todo or running:
+            for name in [n for n, c in todo.items() if deps[n] is None or deps[n] in results]:
+                running[pool.submit(_worker, todo.pop(name).model_dump(mode="json"), str(out))] = name
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                name = running.pop(fut)
+                run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
+                for m in messages:
+                    log(m)
+                results[name] = {"run": run_root, **summary}
+    return {c.name: results[c.name] for c in cfgs}
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker(cfg_json: dict, out: str) -> tuple[str, dict, list[str]]:
+    messages: list[str] = []
+    cfg = RunConfig.model_validate(cfg_json)
+    run, summary = run_config(cfg, out, progress=False, log=messages.append)
+    return str(run.root), summary, messages
 
 
 def run_dirs(names: dict[str, str], runs: dict[str, RunDir]) -> dict[str, RunDir]:

@@ -41,7 +41,7 @@ def test_plan_order_and_teacher_references(tmp_path):
     assert [c.name for c in cfgs] == ["a", "b"]
     assert cfgs[1].teacher.run == str(tmp_path / "a")
     assert cfgs[0].seed == 7 and cfgs[1].seed == 0 and cfgs[1].train.epochs == 2
-    assert report is None
+    assert report == []
 
 
 def test_plan_errors(tmp_path):

@@ -22,4 +22,6 @@ def run_config(
     if status == "finished":
         log(f"reusing finished run {run.root} (same resolved config)")
         return run, run.summary()
-    return run, train(cfg, run, progress=progress, hooks=hooks, log=log)
+    summary = train(cfg, run, progress=progress, hooks=hooks, log=log)
+    log(f"trained {run.root} (test acc {100 * summary['test_acc']:.2f}%)")
+    return run, summary

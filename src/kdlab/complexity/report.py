@@ -1,0 +1,68 @@
+"""`online_vs_offline` report (P2): students without KD, with offline KD (the final teacher), KD from
+an early-stopped teacher, and online KD (the teacher's checkpoint sequence), over several seeds.
+
+Test accuracy is mean +- std over seeds. Each student's supervision is scored by its adjusted
+complexity for the student architecture's NTK at initialisation (the first seed's), on n training
+samples: labels for no KD; the teacher checkpoint's softmax at the student's temperature for
+offline and early-stopped KD; for online KD, the mean over student epochs of the checkpoint used then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..distill.teachers import RunTeacher
+from ..plan import REPORTS, runs_of
+from .ntk import empirical_ntk
+from .runs import KernelData, run_model, teacher_logits
+from .supervision import onehot_targets, soft_targets, supervision_complexity
+
+
+def _supervision(cfg, teacher_run, data, theta, cache) -> dict:
+    if cfg.teacher is None or not cfg.loss.uses_kd:
+        return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
+    t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=__import__("torch").device("cpu"))
+
+    def score(epoch: int | None) -> float:
+        key = (epoch, cfg.loss.temperature)
+        if key not in cache:
+            weights = teacher_run.final_weights if epoch is None else teacher_run.weights_path(epoch)
+            cache[key] = supervision_complexity(theta, soft_targets(teacher_logits(teacher_run, data, weights),
+                                                                    cfg.loss.temperature))["adjusted"]
+        return cache[key]
+
+    if cfg.teacher.online:
+        epochs = [t.epoch_for(e) for e in range(1, cfg.train.epochs + 1)]
+        values = [score(e) for e in epochs]
+        return {"adjusted": float(np.mean(values)), "first": values[0], "last": values[-1],
+                "teacher_epochs": sorted(set(epochs))}
+    return {"adjusted": score(None if cfg.teacher.checkpoint == "final" else cfg.teacher.checkpoint),
+            "teacher_epoch": cfg.teacher.checkpoint}
+
+
+@REPORTS.register("online_vs_offline")
+def online_vs_offline_report(runs, out: Path, teacher: str = "teacher", students: dict | None = None,
+                             n: int = 256) -> dict:
+    students = students or {"no KD": "onehot", "offline KD": "offline", "early-stopped KD": "early", "online KD": "online"}
+    (te_run,) = runs_of(teacher, runs)
+    groups = {label: runs_of(base, runs) for label, base in students.items()}
+    data = KernelData(te_run, n)
+    first = next(iter(groups.values()))[0]
+    theta = empirical_ntk(run_model(first, data, None), data.x)
+    cache: dict = {}
+    rows, result = [], {"n": len(data.x), "kernel": f"{first.config().model.name} at initialisation", "students": {}}
+    for label, members in groups.items():
+        accs = np.array([m.summary()["test_acc"] for m in members])
+        sup = _supervision(members[0].config(), te_run, data, theta, cache)
+        result["students"][label] = {"runs": [str(m.root) for m in members], "test_acc": accs.tolist(),
+                                     "mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                                     "supervision": sup}
+        r = result["students"][label]
+        rows.append([label, str(len(accs)), f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", f"{sup['adjusted']:.4f}"])
+    result["teacher_test_acc"] = te_run.summary()["test_acc"]
+    rows.insert(0, ["teacher", "1", f"{100 * result['teacher_test_acc']:.2f}", ""])
+    result["columns"] = ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"]
+    result["table"] = rows
+    return result

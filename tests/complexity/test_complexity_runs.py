@@ -1,0 +1,58 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from kdlab.cli import main
+from kdlab.config import load_yaml
+from kdlab.plan import run_plan
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+SMALL = ["train.epochs=3", "data.train_size=96", "model.name=mlp", "model.hidden=[16]", "train.batch_size=32",
+         "train.decay_epochs=[]", "train.warmup_epochs=0"]
+
+
+@pytest.fixture(scope="module")
+def ovo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ovo")
+    raw = load_yaml(CONFIGS / "online_vs_offline_small_gap.yaml")
+    raw["report"]["n"] = 48
+    result = run_plan(raw, out, [*SMALL, "runs.ovo_small_early.teacher.checkpoint=2"], progress=False, log=lambda s: None)
+    return out, result
+
+
+def test_online_vs_offline_report(ovo):
+    _, result = ovo
+    assert len(result["runs"]) == 13  # the teacher and 4 students x 3 seeds
+    rep = result["report"]
+    assert set(rep["students"]) == {"no KD", "offline KD", "early-stopped KD", "online KD"}
+    for s in rep["students"].values():
+        assert len(s["test_acc"]) == 3 and s["std"] >= 0
+    online = rep["students"]["online KD"]["supervision"]
+    assert online["teacher_epochs"] == [1, 2, 3]
+    assert rep["students"]["early-stopped KD"]["supervision"]["teacher_epoch"] == 2
+    assert rep["students"]["no KD"]["supervision"]["adjusted"] > rep["students"]["offline KD"]["supervision"]["adjusted"]
+
+
+def test_complexity_cli(ovo, tmp_path, capsys):
+    out, _ = ovo
+    teacher = out / "ovo_small_teacher"
+    code = main(["complexity", "--teacher", str(teacher), "--student", str(out / "ovo_small_online_s1"),
+                 "--n", "40", "--temperatures", "1", "4", "--json", "--out", str(tmp_path)])
+    assert code == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["kernels"]) == {"init", "trained"} and r["n"] == 40
+    curve = r["kernels"]["init"]["teacher"]["1.0"]
+    assert [c["epoch"] for c in curve] == [1, 2, 3]
+    # higher temperature: lower complexity, for every checkpoint
+    for lo, hi in zip(curve, r["kernels"]["init"]["teacher"]["4.0"]):
+        assert hi["adjusted"] < lo["adjusted"]
+    assert r["kernels"]["init"]["jitter"] > 0 and (tmp_path / "complexity.png").exists()
+
+
+def test_complexity_cli_errors(ovo, tmp_path, capsys):
+    out, _ = ovo
+    assert main(["complexity", "--teacher", str(out / "ovo_small_teacher")]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    assert main(["complexity", "--teacher", str(tmp_path / "nope"), "--student-model", "mlp"]) == 2
+    assert "does not exist" in capsys.readouterr().err
