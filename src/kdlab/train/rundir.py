@@ -110,9 +110,13 @@ def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tupl
         "config_hash": cfg.content_hash(),
         "code_version": code_version(),
         "torch": torch.__version__,
+        # CPU results are bit-identical for the same thread count, not across thread counts
+        "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "model": cfg.model.name,
         "num_classes": num_classes,
         "input_shape": list(input_shape),
         "num_parameters": num_params,
+        # the teacher as resolved when the run started (configs may name it relative to the cwd)
+        "teacher_run": str(Path(cfg.teacher.run).resolve()) if cfg.teacher is not None else None,
     })
