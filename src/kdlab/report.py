@@ -117,7 +117,7 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .analysis.figures import _save
+    from .analysis.figures import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     for to, label, color in (("kd", "one-hot → KD at step S", "C1"), ("onehot", "KD → one-hot at step S", "C2")):
@@ -130,7 +130,7 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     ax.set_ylabel("final test accuracy %")
     ax.set_title(f"Loss switching, {g['model']} on {g['data']} (P1 Fig 4, 14, 15)", fontsize=9)
     ax.legend(fontsize=7)
-    first = _save(fig, out / f"switch_{tag}_final.png")
+    first = save_figure(fig, out / f"switch_{tag}_final.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained", sharey=True)
     for ax, to, title in ((axes[0], "kd", "switch to KD"), (axes[1], "onehot", "switch to one-hot")):
@@ -146,7 +146,7 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
         ax.legend(fontsize=6)
     axes[0].set_ylabel("test accuracy %")
     fig.suptitle("Test-accuracy trajectories under loss switching (P1 Fig 4, 16)", fontsize=10)
-    return [first, _save(fig, out / f"switch_{tag}_trajectories.png")]
+    return [first, save_figure(fig, out / f"switch_{tag}_trajectories.png")]
 
 
 def _pct(v) -> str:

@@ -19,7 +19,7 @@ def test_data_has_the_stated_projections_and_spread():
     assert np.all(nonzero.sum(1) == 2)
     # the orthogonal part is N(0, I/D) projected: mean 0, per-coordinate variance ~ 1/D
     perp = own - tau * data.mu[data.y]
-    assert abs(perp.mean()) < 5 / np.sqrt(perp.size) * np.sqrt(1 / d) * 10
+    assert abs(perp.mean()) < 6 * np.sqrt(1 / d / perp.size)  # 6 standard errors of the mean
     var = (perp**2).sum(1).mean() / (d - 1)
     assert abs(var * d - 1) < 0.05
 

@@ -41,14 +41,14 @@ def scatter(ax, x, y, noisy=None, title="", xlabel="teacher X", ylabel="student 
     ax.tick_params(labelsize=7)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return path
 
 
-def _grid(n: int, cols: int = 4, size: float = 3.2):
+def figure_grid(n: int, cols: int = 4, size: float = 3.2):
     rows = max(1, -(-n // cols))
     cols = min(cols, max(n, 1))
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False, layout="constrained")
@@ -62,44 +62,44 @@ def _mean_gap(d_x, d_y) -> str:
 
 
 def plot_main(a: RunAnalysis, path: Path, label_class: bool = False) -> Path:
-    fig, axes = _grid(2, cols=2, size=4.2)
+    fig, axes = figure_grid(2, cols=2, size=4.2)
     for ax, (split, d) in zip(axes, a.splits.items()):
         x, y = (d.x_label, d.y_label) if label_class else (d.x, d.y)
         cls = "label class y*" if label_class else "teacher's class"
         scatter(ax, x, y, d.noisy, f"{split} (n={len(d)}), {cls}: {_mean_gap(x, y)}",
                 f"teacher {PHI}", f"student {PHI}")
     fig.suptitle(f"{a.student.name} vs teacher {a.teacher.name} (student step {a.student_step})", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dissection(a: RunAnalysis, path: Path, split: str = "test") -> Path:
     d = a.splits[split]
     masks = dissection_masks(d.teacher_correct, d.student_correct)
-    fig, axes = _grid(4, cols=4)
+    fig, axes = figure_grid(4, cols=4)
     for ax, (name, m) in zip(axes, masks.items()):
         scatter(ax, d.x[m], d.y[m], None if d.noisy is None else d.noisy[m],
                 f"{name.replace('_', ' ')} ({int(m.sum())})")
     fig.suptitle(f"{split} points by who is right ({a.label_source})", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_metrics(a: RunAnalysis, path: Path) -> Path:
-    fig, axes = _grid(8, cols=4)
+    fig, axes = figure_grid(8, cols=4)
     for row, (split, d) in enumerate(a.splits.items()):
         ax = axes[4 * row : 4 * row + 4]
         scatter(ax[0], d.p_teacher, d.p_student, d.noisy, f"{split}: probability of teacher's class", "teacher p", "student p")
         scatter(ax[1], d.entropy_teacher, d.entropy_student, d.noisy, f"{split}: entropy", "teacher H", "student H")
         scatter(ax[2], d.x, d.kl, d.noisy, f"{split}: KL(te||st) vs X", "teacher X", "KL", diagonal=False)
         scatter(ax[3], d.entropy_teacher, d.kl, d.noisy, f"{split}: KL vs teacher entropy", "teacher H", "KL", diagonal=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_evolution(a: RunAnalysis, path: Path) -> Path:
-    fig, axes = _grid(len(a.evolution))
+    fig, axes = figure_grid(len(a.evolution))
     for ax, (step, d) in zip(axes, a.evolution):
         scatter(ax, d.x, d.y, d.noisy, f"student step {step}: {_mean_gap(d.x, d.y)}")
     fig.suptitle("train split; X fixed to the final teacher (P1 Fig 3)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_figures(a: RunAnalysis, out: Path) -> list[Path]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..distill.teachers import RunTeacher
 from ..plan import REPORTS, runs_of
@@ -23,7 +24,7 @@ from .supervision import onehot_targets, soft_targets, supervision_complexity
 def _supervision(cfg, teacher_run, data, theta, cache) -> dict:
     if cfg.teacher is None or not cfg.loss.uses_kd:
         return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
-    t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=__import__("torch").device("cpu"))
+    t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
 
     def score(epoch: int | None) -> float:
         key = (epoch, cfg.loss.temperature)

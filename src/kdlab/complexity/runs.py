@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import load_dataset
+from ..data import load_dataset_for
 from ..errors import RunError
 from ..models import build_model
 from ..train.checkpoint import load_weights
@@ -29,10 +29,7 @@ class KernelData:
     """The n samples every kernel and target is computed on, from a run's dataset settings."""
 
     def __init__(self, run: RunDir, n: int, seed: int = 0):
-        cfg = run.config()
-        d = cfg.data
-        self.ds = load_dataset(d.name, d.root, label_noise=d.label_noise, noise_seed=d.noise_seed,
-                               train_size=d.train_size, options=d.options)
+        self.ds = load_dataset_for(run.config().data)
         pick = torch.randperm(len(self.ds.train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
         self.x = Inputs(self.ds, torch.device("cpu"))(self.ds.train.x[pick]).contiguous()
         self.labels = self.ds.train.label[pick]
@@ -107,7 +104,7 @@ def _figure(result: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..analysis.figures import _save
+    from ..analysis.figures import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     styles = {"init": "-", "trained": "--"}
@@ -129,4 +126,4 @@ def _figure(result: dict, path: Path) -> Path:
     for ax in axes:
         ax.legend(fontsize=6)
     fig.suptitle(f"Supervision complexity for {result['student_model']}'s NTK, n = {result['n']}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)

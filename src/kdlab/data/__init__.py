@@ -45,4 +45,10 @@ def load_dataset(
     return ds
 
 
-__all__ = ["DATASETS", "Dataset", "Split", "iterate_batches", "load_dataset", "to_unit_float"]
+def load_dataset_for(data) -> Dataset:
+    """The dataset a run config's `data` section describes."""
+    return load_dataset(data.name, data.root, label_noise=data.label_noise, noise_seed=data.noise_seed,
+                        train_size=data.train_size, augment=data.augment, options=data.options)
+
+
+__all__ = ["load_dataset_for", "DATASETS", "Dataset", "Split", "iterate_batches", "load_dataset", "to_unit_float"]

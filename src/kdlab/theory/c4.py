@@ -41,7 +41,7 @@ def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..analysis.figures import _grid, _save
+    from ..analysis.figures import figure_grid, save_figure
 
     r = run_dirs({"teacher": teacher, "student": student}, runs)
     traj = {}
@@ -53,7 +53,7 @@ def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student
     rng = np.random.default_rng(seed)
     chosen = [(int(rng.integers(0, top)), int(rng.integers(b0, b1))) for _ in range(pairs)]
     rows, faster, exaggerated = [], 0, 0
-    fig, axes = _grid(pairs, cols=5, size=2.6)
+    fig, axes = figure_grid(pairs, cols=5, size=2.6)
     for ax, (i, j) in zip(axes, chosen):
         te, st = pair_stats(traj["teacher"], i, j, level), pair_stats(traj["student"], i, j, level)
         faster += st["time_top"] < te["time_top"]
@@ -67,7 +67,7 @@ def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
     fig.suptitle(r"trajectories of $\|(W_t - W_0) v\|$: top direction (x) vs bottom direction (y); $\star$ = final", fontsize=9)
-    figure = _save(fig, r["student"].figures / "c4_eigen_trajectories.png")
+    figure = save_figure(fig, r["student"].figures / "c4_eigen_trajectories.png")
     return {
         "pairs": rows, "faster": int(faster), "exaggerated": int(exaggerated), "num_pairs": pairs,
         "teacher_test_acc": r["teacher"].summary()["test_acc"], "student_test_acc": r["student"].summary()["test_acc"],

@@ -26,7 +26,7 @@ def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student
     import matplotlib.pyplot as plt
 
     from ..analysis import analyze_runs
-    from ..analysis.figures import _save, plot_main
+    from ..analysis.figures import save_figure, plot_main
 
     r = run_dirs({"teacher": teacher, "student": student}, runs)
     summary = {role: rd.summary() for role, rd in r.items()}
@@ -46,7 +46,7 @@ def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student
     ax.set_ylabel(r"cos($w_k$, $\mu^*_k$)")
     ax.set_title("Weight alignment per class (P1 Fig 23 middle)", fontsize=10)
     ax.legend(fontsize=8)
-    paths = [_save(fig, figures / "c5_alignment.png")]
+    paths = [save_figure(fig, figures / "c5_alignment.png")]
     paths.append(plot_main(analyze_runs(r["teacher"].root, r["student"].root, evolution=False), figures / "deviation_scatter.png"))
 
     result = {

@@ -21,7 +21,7 @@ def _plt():
 
 
 def eigenspace_report(out: Path, quick: bool = False) -> dict:
-    from ..analysis.figures import _save
+    from ..analysis.figures import save_figure
 
     check = es.check_closed_form()
     rng = np.random.default_rng(0)
@@ -44,7 +44,7 @@ def eigenspace_report(out: Path, quick: bool = False) -> dict:
         ax.set_ylabel(r"$\alpha_k$")
         ax.legend(fontsize=8)
     fig.suptitle("The student fits low eigendirections less at the same top-direction fit (Theorem 4.1)", fontsize=10)
-    figure = _save(fig, out / "eigenspace_alphas.png")
+    figure = save_figure(fig, out / "eigenspace_alphas.png")
     te, st = es.matched_alphas(lams, 0.9)
     return {
         "closed_form_vs_gd": {"teacher_rel_error": check.teacher_rel_error, "student_rel_error": check.student_rel_error},
@@ -65,7 +65,7 @@ def eigenspace_report(out: Path, quick: bool = False) -> dict:
 
 
 def gradient_space_report(out: Path, quick: bool = False) -> dict:
-    from ..analysis.figures import _save
+    from ..analysis.figures import save_figure
 
     alphas = [0.0, 0.5, 1.0, 2.0] if quick else [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
     alpha_tes = [0.5, 2.0] if quick else [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
@@ -94,7 +94,7 @@ def gradient_space_report(out: Path, quick: bool = False) -> dict:
                        [[str(at), *(f"{v:.2f}" for v in grid[i])] for i, at in enumerate(alpha_tes)]))
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     fig.suptitle("Where Theorem 4.2's ordering holds (eps_te = 0.1, K = 10)", fontsize=10)
-    figure = _save(fig, out / "gradient_space_map.png")
+    figure = save_figure(fig, out / "gradient_space_map.png")
     tables.insert(0, ("Example: alpha = 0.25, alpha_te = 2, tau = 4, D = 100, m = 100 (mean over classes)",
                       ["update", "cos-sim to mu*_k"],
                       [["one-hot update v_k", f"{example['onehot'].mean():.6f}"],

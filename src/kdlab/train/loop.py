@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..data import Dataset, iterate_batches, load_dataset, to_unit_float
+from ..data import Dataset, iterate_batches, load_dataset_for, to_unit_float
 from ..data.augment import crop_flip
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher
@@ -134,9 +134,7 @@ def train(
 ) -> dict:
     """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes."""
     device = pick_device(cfg.train.device)
-    d = cfg.data
-    ds = load_dataset(d.name, d.root, label_noise=d.label_noise, noise_seed=d.noise_seed,
-                      train_size=d.train_size, augment=d.augment, options=d.options)
+    ds = load_dataset_for(cfg.data)
     train_split, test_split = ds.train.to(device), ds.test.to(device)
     ds = ds.with_splits(train=train_split, test=test_split)
     inputs = Inputs(ds, device)
