@@ -142,3 +142,11 @@ def test_console_script_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kdlab.cli", "data", "inspect", "cifar100", "--root", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_bad_option_values_and_missing_report_folder(tmp_path, capsys):
+    _fails(capsys, ["data", "inspect", "synthetic-channels", "num_train=abc"], "dataset 'synthetic-channels' cannot use options")
+    cfg = _write(tmp_path / "c.yaml", {**TINY, "model": {"name": "mlp", "hidden": "wide"}})
+    _fails(capsys, ["run", cfg, "--out", str(tmp_path / "runs")], "model 'mlp' cannot use options")
+    _fails(capsys, ["report", str(tmp_path / "nothing")], "is not a folder")
+    assert not (tmp_path / "nothing").exists()

@@ -56,4 +56,10 @@ class Registry:
 
     def build(self, name: str, options: dict[str, Any], **context: Any) -> Any:
         self.check_options(name, options)
-        return self.get(name)(**context, **options)
+        try:
+            return self.get(name)(**context, **options)
+        except (TypeError, ValueError) as e:
+            if not options:  # not the user's options at fault: a genuine bug, keep the traceback
+                raise
+            defaults = {k: v for k, v in self.options(name).items() if k in options}
+            raise ConfigError(f"{self.kind} '{name}' cannot use options {options} ({e}); defaults: {defaults}") from None

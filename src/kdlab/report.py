@@ -157,6 +157,10 @@ def write_report(root: Path, out: Path) -> dict:
     from .analysis import analyze_runs
     from .analysis.figures import plot_evolution, plot_main
 
+    if not root.is_dir():
+        from .errors import RunError
+
+        raise RunError(f"{root} is not a folder; kdlab report needs a folder that holds run directories")
     runs = [r for r in discover(root) if out.resolve() not in r.run.root.resolve().parents]
     figures = out / "figures"
     t2 = table2(runs)
