@@ -69,10 +69,6 @@ class RunAnalysis:
     splits: dict[str, Deviations]
     evolution: list[tuple[int, Deviations]] = field(default_factory=list)  # (student step, train split)
 
-    @property
-    def summaries(self) -> dict[str, dict]:
-        return {s: underfitting_summary(d.x, d.y, d.noisy) for s, d in self.splits.items()}
-
     def to_json(self) -> dict:
         out: dict = {"teacher": str(self.teacher), "student": str(self.student), "teacher_step": self.teacher_step,
                      "student_step": self.student_step, "label_source": self.label_source, "splits": {}}

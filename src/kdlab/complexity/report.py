@@ -24,8 +24,6 @@ from .supervision import onehot_targets, soft_targets, supervision_complexity
 def _supervision(cfg, teacher_run, data, theta, cache) -> dict:
     if cfg.teacher is None or not cfg.loss.uses_kd:
         return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
-    t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
-
     def score(epoch: int | None) -> float:
         key = (epoch, cfg.loss.temperature)
         if key not in cache:
@@ -34,7 +32,8 @@ def _supervision(cfg, teacher_run, data, theta, cache) -> dict:
                                                                     cfg.loss.temperature))["adjusted"]
         return cache[key]
 
-    if cfg.teacher.online:
+    if cfg.teacher.online:  # the checkpoint sequence exactly as the training loop walked it
+        t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
         epochs = [t.epoch_for(e) for e in range(1, cfg.train.epochs + 1)]
         values = [score(e) for e in epochs]
         return {"adjusted": float(np.mean(values)), "first": values[0], "last": values[-1],

@@ -168,62 +168,64 @@ def train(
 
     bar = Progress(cfg.name, total=cfg.train.epochs * steps_per_epoch, done=step, enabled=progress)
     last_acc: dict = {}
-    for epoch in range(start_epoch, cfg.train.epochs):
-        t0 = time.perf_counter()
-        gen = epoch_generator(cfg.seed, epoch)
-        model.train()
-        sums: dict[str, torch.Tensor] = {}
-        correct = torch.zeros((), device=device)
-        seen = 0
-        for idx in iterate_batches(len(train_split), cfg.train.batch_size, gen):
-            idx = idx.to(device)
-            x = inputs(inputs.augment(train_split.x[idx], gen))
-            y = train_split.label[idx]
-            lr = lr_at(step, cfg.train, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            logits, teacher_logits, terms = train_step(model, optimizer, objective, teacher, x, y, step, epoch + 1)
-            for probe in probes.values():
-                probe.on_step(step, x, y, logits, teacher_logits, model)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0) + v * len(idx)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(idx)
-            step += 1
-            bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
-        elapsed += time.perf_counter() - t0
+    try:  # a Ctrl-C must still stop the live progress display
+        for epoch in range(start_epoch, cfg.train.epochs):
+            t0 = time.perf_counter()
+            gen = epoch_generator(cfg.seed, epoch)
+            model.train()
+            sums: dict[str, torch.Tensor] = {}
+            correct = torch.zeros((), device=device)
+            seen = 0
+            for idx in iterate_batches(len(train_split), cfg.train.batch_size, gen):
+                idx = idx.to(device)
+                x = inputs(inputs.augment(train_split.x[idx], gen))
+                y = train_split.label[idx]
+                lr = lr_at(step, cfg.train, steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                logits, teacher_logits, terms = train_step(model, optimizer, objective, teacher, x, y, step, epoch + 1)
+                for probe in probes.values():
+                    probe.on_step(step, x, y, logits, teacher_logits, model)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(idx)
+                step += 1
+                bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
+            elapsed += time.perf_counter() - t0
 
-        done = epoch + 1
-        w = objective.weights(step - 1)
-        row = {"epoch": done, "step": step, "lr": lr, "w_onehot": w.onehot, "w_kd": w.kd,
-               "train_acc_augmented": correct.item() / seen, "seconds": round(elapsed, 3)}
-        row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
-        test_logits = predict(model, inputs, test_split.x)
-        row["test_acc"] = (test_logits.argmax(1) == test_split.label).float().mean().item() if len(test_split) else float("nan")
-        for probe in probes.values():
-            row.update(probe.epoch_metrics(model))
-        if teacher is not None and cfg.teacher.online:
-            row["teacher_epoch"] = teacher.epoch_for(done)
-        last = done == cfg.train.epochs
-        if done % cfg.record.predictions_every_epochs == 0 or last:
-            last_acc = record_predictions(run, model, inputs, ds, done, step)
-            row["recorded_step"] = step
-        metrics.append(row)
-        write_jsonl(run.metrics_path, metrics)
-        if done % cfg.record.checkpoint_every_epochs == 0 or last:
-            save_weights(run.weights_path(done), model, {"epoch": str(done), "model": cfg.model.name})
-            save_probe_states(run.probes_state_path, probes)
-            save_state(run.state_path, {"epoch": done, "step": step, "elapsed": elapsed,
-                                        "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
-        bar.set_postfix(test_acc=row["test_acc"])
-        for hook in hooks:
-            hook(done, step)
-    bar.close()
+            done = epoch + 1
+            w = objective.weights(step - 1)
+            row = {"epoch": done, "step": step, "lr": lr, "w_onehot": w.onehot, "w_kd": w.kd,
+                   "train_acc_augmented": correct.item() / seen, "seconds": round(elapsed, 3)}
+            row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
+            test_logits = predict(model, inputs, test_split.x)
+            row["test_acc"] = (test_logits.argmax(1) == test_split.label).float().mean().item() if len(test_split) else float("nan")
+            for probe in probes.values():
+                row.update(probe.epoch_metrics(model))
+            if teacher is not None and cfg.teacher.online:
+                row["teacher_epoch"] = teacher.epoch_for(done)
+            last = done == cfg.train.epochs
+            if done % cfg.record.predictions_every_epochs == 0 or last:
+                last_acc = record_predictions(run, model, inputs, ds, done, step)
+                row["recorded_step"] = step
+            metrics.append(row)
+            write_jsonl(run.metrics_path, metrics)
+            if done % cfg.record.checkpoint_every_epochs == 0 or last:
+                save_weights(run.weights_path(done), model, {"epoch": str(done), "model": cfg.model.name})
+                save_probe_states(run.probes_state_path, probes)
+                save_state(run.state_path, {"epoch": done, "step": step, "elapsed": elapsed,
+                                            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
+            bar.set_postfix(test_acc=row["test_acc"])
+            for hook in hooks:
+                hook(done, step)
+    finally:
+        bar.close()
 
     save_weights(run.final_weights, model, {"epoch": str(cfg.train.epochs), "model": cfg.model.name})
     for name, probe in probes.items():
-        if probe.state():
-            write_npz(run.probe_record(name), **probe.state())
+        if state := probe.state():
+            write_npz(run.probe_record(name), **state)
     if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
         last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step)
     summary = {
