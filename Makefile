@@ -29,6 +29,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/analysis.py
+	$(PY) benchmarks/ntk.py
 
 clean:
 	rm -rf $(VENV) runs
