@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kdlab.config import LossConfig, TrainConfig
-from kdlab.data.base import Dataset, Split, channel_stats, iterate_batches
+from kdlab.data.base import Dataset, Split, iterate_batches
 from kdlab.distill.objective import Objective
 from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model

@@ -34,19 +34,25 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     console.print(table)
 
 
+def _logger(args):
+    """Notes go to stdout, or to stderr when stdout must hold exactly one JSON object."""
+    return (lambda s: print(s, file=sys.stderr)) if args.json else print
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
 def cmd_demo(args) -> int:
+    from .analysis import write_analysis
     from .demo import run_demo
 
     out = Path(args.out)
-    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    log = _logger(args)
     t0 = time.perf_counter()
     results = run_demo(out, seed=args.seed, overrides=args.overrides, progress=not args.no_progress, log=log)
     kd_run = Path(results["student_kd"]["run"])
-    analysis, _ = analyze_and_report(Path(results["teacher"]["run"]), kd_run, None, None, figures=True)
+    analysis = write_analysis(Path(results["teacher"]["run"]), kd_run, None, None, figures=True)
     wall = time.perf_counter() - t0
     if args.json:
         _print_json({"seed": args.seed, "out": str(out), "seconds": round(wall, 2), "runs": results,
@@ -87,32 +93,16 @@ def print_underfitting(report: dict) -> None:
     print("test points: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d.items()))
 
 
-def analyze_and_report(teacher: Path, student: Path, step: int | None, out: Path | None, figures: bool) -> tuple[dict, list[Path]]:
-    from .analysis import analyze_runs
-    from .io import write_json
-
-    analysis = analyze_runs(teacher, student, step)
-    report = analysis.to_json()
-    out = Path(out) if out else Path(student) / "figures"
-    paths: list[Path] = []
-    if figures:
-        from .analysis.figures import write_figures
-
-        paths = write_figures(analysis, out)
-    write_json(out / "deviations.json", report)
-    report["figures"] = [str(p) for p in paths]
-    report["report"] = str(out / "deviations.json")
-    return report, paths
-
-
 def cmd_analyze(args) -> int:
-    report, paths = analyze_and_report(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
+    from .analysis import write_analysis
+
+    report = write_analysis(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
     if args.json:
         _print_json(report)
         return 0
     print_underfitting(report)
     print(f"report: {report['report']}")
-    for p in paths:
+    for p in report["figures"]:
         print(f"figure: {p}")
     return 0
 
@@ -123,7 +113,7 @@ def cmd_run(args) -> int:
     from .train.runner import run_config
 
     raw = load_yaml(args.config)
-    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    log = _logger(args)
     if is_plan(raw):
         return _run_plan(raw, args, log)
     cfg = resolve(raw, args.overrides)
@@ -168,7 +158,7 @@ def cmd_reproduce(args) -> int:
         raise KdlabError(f"{args.plan} is a single-run config, not a plan (no 'runs:'); use kdlab run")
     if args.jobs < 1:
         raise KdlabError(f"--jobs must be at least 1, got {args.jobs}")
-    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    log = _logger(args)
     return _run_plan(raw, args, log, scale=args.scale, jobs=args.jobs)
 
 
@@ -208,9 +198,6 @@ def cmd_complexity(args) -> int:
     out = Path(args.out) if args.out else Path(args.teacher) / "figures"
     report = complexity_report(args.teacher, args.student_model, args.student, n=args.n,
                                temperatures=args.temperatures, center=args.center, out=out)
-    from .io import write_json
-
-    write_json(out / "complexity.json", report)
     if args.json:
         _print_json(report)
         return 0
@@ -227,13 +214,12 @@ def cmd_complexity(args) -> int:
 
 
 def cmd_data_inspect(args) -> int:
-    from .config import parse_override, deep_merge
-    from .data import DATASETS, load_dataset
+    from .config import deep_merge, parse_override
+    from .data import load_dataset
 
     options: dict = {}
     for o in args.options:
         options = deep_merge(options, parse_override(o))
-    DATASETS.check_options(args.name, options)
     ds = load_dataset(args.name, args.root, options=options)
     report = {
         "name": ds.name,

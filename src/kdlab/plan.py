@@ -14,13 +14,14 @@ A run with `seeds: [1, 2, 3]` stands for one run per seed, named <name>_s<seed>.
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, deep_merge, parse_override, resolve
+from .config import RunConfig, deep_merge, resolve
 from .errors import ConfigError
 from .registry import Registry
 from .train.rundir import RunDir
@@ -51,15 +52,18 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
     if not isinstance(runs, dict) or not runs:
         raise ConfigError("'runs' must map run names to run configs")
     bases = list(runs)
-    runs = expand_seeds(runs)
+    base_of = {}
+    runs = {}
+    for name, (base, body) in expand_seeds(raw["runs"]).items():
+        base_of[name], runs[name] = base, body
     shared, per_run = [], {}
     for o in overrides:
         if o.startswith("runs."):
             name, rest = o[len("runs."):].split(".", 1) if "." in o[len("runs."):] else (o, "")
-            targets = [r for r in runs if r == name or (name in bases and r.startswith(f"{name}_s"))]
+            targets = [r for r in runs if r == name or base_of[r] == name]  # a base name reaches every seed
             if not targets or not rest:
                 raise ConfigError(f"override '{o}' names no run of this file; runs: {', '.join(bases)}")
-            for t in targets:  # a seeded run's base name reaches every seed
+            for t in targets:
                 per_run.setdefault(t, []).append(rest)
         else:
             shared.append(o)
@@ -82,24 +86,30 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
     return [cfgs[n] for n in _order(deps)], reports
 
 
-def expand_seeds(runs: dict[str, dict]) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def seed_run_name(base: str, seed: int) -> str:
+    return f"{base}_s{seed}"
+
+
+def expand_seeds(runs: dict[str, dict]) -> dict[str, tuple[str, dict]]:
+    """Run name -> (the name in the file, its body); a run with `seeds` becomes one run per seed."""
+    out: dict[str, tuple[str, dict]] = {}
     for name, body in runs.items():
         body = dict(body or {})
         seeds = body.pop("seeds", None)
         if seeds is None:
-            out[name] = body
+            out[name] = (name, body)
             continue
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"run '{name}': seeds must be a list of integers")
         for s in seeds:
-            out[f"{name}_s{s}"] = {**body, "seed": s}
+            out[seed_run_name(name, s)] = (name, {**body, "seed": s})
     return out
 
 
 def runs_of(base: str, runs: dict[str, RunDir]) -> list[RunDir]:
     """The runs a report names by base name: the run itself, or its per-seed expansions."""
-    found = [rd for name, rd in runs.items() if name == base or (name.startswith(f"{base}_s") and name[len(base) + 2:].isdigit())]
+    found = [rd for name, rd in runs.items()
+             if name == base or re.fullmatch(rf"{re.escape(base)}_s\d+", name)]
     if not found:
         raise ConfigError(f"the report names run '{base}', not in this file's runs: {', '.join(runs)}")
     return found

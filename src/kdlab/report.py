@@ -27,6 +27,7 @@ class Found:
     run: RunDir
     cfg: RunConfig
     summary: dict
+    info: dict  # run.json, read once
 
     @property
     def name(self) -> str:
@@ -45,7 +46,7 @@ def discover(root: Path) -> list[Found]:
         run = RunDir(cfg_path.parent)
         if run.finished:
             try:
-                found.append(Found(run, run.config(), run.summary()))
+                found.append(Found(run, run.config(), run.summary(), run.info()))
             except Exception:  # not a run this version of kdlab can read: leave it out
                 continue
     return found
@@ -54,7 +55,7 @@ def discover(root: Path) -> list[Found]:
 def teacher_of(st: Found, runs: list[Found]) -> Found | None:
     """The run that taught `st`: by the path resolved at its start, as configured, or by name beside it."""
     given = Path(st.cfg.teacher.run)
-    started = st.run.info().get("teacher_run")
+    started = st.info.get("teacher_run")
     for r in runs:
         root = r.run.root.resolve()
         if (started and Path(started) == root) or given.resolve() == root:
@@ -112,12 +113,7 @@ def _label(r: Found) -> str:
 
 
 def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .analysis.figures import save_figure
+    from .analysis.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     for to, label, color in (("kd", "one-hot → KD at step S", "C1"), ("onehot", "KD → one-hot at step S", "C2")):

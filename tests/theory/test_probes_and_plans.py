@@ -102,3 +102,10 @@ def test_theory_commands_json(tmp_path, capsys):
     assert main(["theory", "gradient-space", "--quick", "--json", "--out", str(tmp_path)]) == 0
     r = json.loads(capsys.readouterr().out)
     assert 0 < r["holds_fraction"] < 1 and (tmp_path / "gradient_space_map.png").exists()
+
+
+def test_a_base_name_reaches_its_seeds_only(tmp_path):
+    raw = {"runs": {"a": {}, "a_second": {}, "b": {"seeds": [1, 2]}}}
+    cfgs, _ = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "runs.b.train.epochs=3"])
+    got = {c.name: (c.seed, c.train.epochs) for c in cfgs}
+    assert got == {"a": (7, 30), "a_second": (0, 30), "b_s1": (1, 3), "b_s2": (2, 3)}

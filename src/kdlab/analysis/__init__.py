@@ -6,10 +6,10 @@ From runs:    analyze_runs("runs/demo/teacher", "runs/demo/student_kd") -> RunAn
 """
 
 from .deviations import Deviations, deviations, logit_margin
-from .runs import RunAnalysis, analyze_runs, load_predictions
+from .runs import RunAnalysis, analyze_runs, load_predictions, write_analysis
 from .summary import dissection, underfitting_summary
 
 __all__ = [
     "Deviations", "RunAnalysis", "analyze_runs", "deviations", "dissection", "load_predictions",
-    "logit_margin", "underfitting_summary",
+    "logit_margin", "underfitting_summary", "write_analysis",
 ]

@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
-from .deviations import Deviations  # noqa: E402
 from .runs import RunAnalysis  # noqa: E402
 from .summary import dissection_masks  # noqa: E402
 

@@ -109,3 +109,23 @@ def analyze_runs(
             st_s = st if s == st.step else load_predictions(student, s)
             evo.append((s, pair_deviations(te.splits["train"], st_s.splits["train"], "train", label_source)))
     return RunAnalysis(te.run, st.run, te.step, st.step, label_source, splits, evo)
+
+
+def write_analysis(teacher: str | Path, student: str | Path, step: int | None = None, out: str | Path | None = None,
+                   figures: bool = True) -> dict:
+    """Analyse two runs and write deviations.json (and the figures) to `out`, by default
+    <student>/figures; returns the report with the written paths."""
+    from ..io import write_json
+
+    analysis = analyze_runs(teacher, student, step)
+    report = analysis.to_json()
+    out = Path(out) if out else Path(student) / "figures"
+    paths: list[Path] = []
+    if figures:
+        from .figures import write_figures
+
+        paths = write_figures(analysis, out)
+    write_json(out / "deviations.json", report)
+    report["figures"] = [str(p) for p in paths]
+    report["report"] = str(out / "deviations.json")
+    return report

@@ -17,29 +17,34 @@ import torch
 from ..distill.teachers import RunTeacher
 from ..plan import REPORTS, runs_of
 from .ntk import empirical_ntk
-from .runs import KernelData, run_model, teacher_logits
+from .runs import KernelData, run_model
 from .supervision import onehot_targets, soft_targets, supervision_complexity
 
 
-def _supervision(cfg, teacher_run, data, theta, cache) -> dict:
-    if cfg.teacher is None or not cfg.loss.uses_kd:
+def _supervision(cfg, data, theta, cache: dict) -> dict:
+    """Adjusted complexity of what the student trained on. The teacher's checkpoints are chosen by
+    RunTeacher, as in the training loop; scores are cached per (teacher run, checkpoint, tau)."""
+    if not cfg.loss.uses_kd:
         return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
-    def score(epoch: int | None) -> float:
-        key = (epoch, cfg.loss.temperature)
+    teacher = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
+    tau = cfg.loss.temperature
+
+    def checkpoint(student_epoch: int):
+        return teacher.epoch_for(student_epoch) if cfg.teacher.online else cfg.teacher.checkpoint
+
+    def score(student_epoch: int) -> float:
+        key = (str(teacher.run.root), checkpoint(student_epoch), tau)
         if key not in cache:
-            weights = teacher_run.final_weights if epoch is None else teacher_run.weights_path(epoch)
-            cache[key] = supervision_complexity(theta, soft_targets(teacher_logits(teacher_run, data, weights),
-                                                                    cfg.loss.temperature))["adjusted"]
+            logits = teacher.logits(data.x, student_epoch)
+            cache[key] = supervision_complexity(theta, soft_targets(logits, tau))["adjusted"]
         return cache[key]
 
-    if cfg.teacher.online:  # the checkpoint sequence exactly as the training loop walked it
-        t = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
-        epochs = [t.epoch_for(e) for e in range(1, cfg.train.epochs + 1)]
+    if cfg.teacher.online:  # mean over the student's epochs of the checkpoint it saw then
+        epochs = range(1, cfg.train.epochs + 1)
         values = [score(e) for e in epochs]
         return {"adjusted": float(np.mean(values)), "first": values[0], "last": values[-1],
-                "teacher_epochs": sorted(set(epochs))}
-    return {"adjusted": score(None if cfg.teacher.checkpoint == "final" else cfg.teacher.checkpoint),
-            "teacher_epoch": cfg.teacher.checkpoint}
+                "teacher_epochs": sorted({checkpoint(e) for e in epochs})}
+    return {"adjusted": score(1), "teacher_epoch": cfg.teacher.checkpoint}
 
 
 @REPORTS.register("online_vs_offline")
@@ -55,7 +60,7 @@ def online_vs_offline_report(runs, out: Path, teacher: str = "teacher", students
     rows, result = [], {"n": len(data.x), "kernel": f"{first.config().model.name} at initialisation", "students": {}}
     for label, members in groups.items():
         accs = np.array([m.summary()["test_acc"] for m in members])
-        sup = _supervision(members[0].config(), te_run, data, theta, cache)
+        sup = _supervision(members[0].config(), data, theta, cache)
         result["students"][label] = {"runs": [str(m.root) for m in members], "test_acc": accs.tolist(),
                                      "mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
                                      "supervision": sup}

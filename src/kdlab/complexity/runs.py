@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data import load_dataset_for
 from ..errors import RunError
+from ..io import write_json
 from ..models import build_model
 from ..train.checkpoint import load_weights
 from ..train.loop import Inputs
@@ -95,16 +95,12 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
         result["kernels"][kname] = {"labels": lab, "teacher": curve, "jitter": lab["jitter"]}
     if out is not None:
         result["figures"] = [str(_figure(result, Path(out) / "complexity.png"))]
+        write_json(Path(out) / "complexity.json", result)
     return result
 
 
 def _figure(result: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..analysis.figures import save_figure
+    from ..analysis.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     styles = {"init": "-", "trained": "--"}

@@ -36,11 +36,6 @@ def pair_stats(traj: np.ndarray, i: int, j: int, level: float) -> dict:
 @REPORTS.register("c4")
 def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student", pairs: int = 15,
               top: int = 15, bottom: list[int] = (20, 60), level: float = 0.9, seed: int = 0) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..analysis.figures import figure_grid, save_figure
 
     r = run_dirs({"teacher": teacher, "student": student}, runs)

@@ -20,13 +20,8 @@ def mean_over_steps(rows: list[dict], key: str) -> float | None:
 
 @REPORTS.register("c5")
 def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student") -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..analysis import analyze_runs
-    from ..analysis.figures import save_figure, plot_main
+    from ..analysis.figures import plt, save_figure, plot_main
 
     r = run_dirs({"teacher": teacher, "student": student}, runs)
     summary = {role: rd.summary() for role, rd in r.items()}

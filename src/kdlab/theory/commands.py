@@ -11,17 +11,8 @@ from . import eigenspace as es
 from . import gradient_space as gs
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def eigenspace_report(out: Path, quick: bool = False) -> dict:
-    from ..analysis.figures import save_figure
+    from ..analysis.figures import plt, save_figure
 
     check = es.check_closed_form()
     rng = np.random.default_rng(0)
@@ -32,7 +23,6 @@ def eigenspace_report(out: Path, quick: bool = False) -> dict:
     violations = sum(g["violations"] for g in grids)
     min_margin = min(g["min_margin"] for g in grids)
 
-    plt = _plt()
     lams = 1.0 / np.arange(1, 51)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, a_star in zip(axes, (0.5, 0.9)):
@@ -65,7 +55,7 @@ def eigenspace_report(out: Path, quick: bool = False) -> dict:
 
 
 def gradient_space_report(out: Path, quick: bool = False) -> dict:
-    from ..analysis.figures import save_figure
+    from ..analysis.figures import plt, save_figure
 
     alphas = [0.0, 0.5, 1.0, 2.0] if quick else [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
     alpha_tes = [0.5, 2.0] if quick else [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
@@ -74,7 +64,6 @@ def gradient_space_report(out: Path, quick: bool = False) -> dict:
     rows = gs.sweep(alphas, alpha_tes, taus, dims, ms)
     example = gs.cosines(alpha=0.25, alpha_te=2.0, tau=4.0, dim=100, m=100)
 
-    plt = _plt()
     fig, axes = plt.subplots(1, len(taus), figsize=(3.6 * len(taus), 3.3), squeeze=False, layout="constrained")
     tables = []
     for ax, tau in zip(axes[0], taus):

@@ -102,25 +102,25 @@ def train_step(
     return logits.detach(), teacher_logits, terms
 
 
-def record_predictions(run: RunDir, model: nn.Module, inputs: Inputs, ds: Dataset, epoch: int, step: int) -> dict:
-    parts = {}
-    for name in ("train", "test"):
-        split = getattr(ds, name)
-        parts[name] = (predict(model, inputs, split.x).float().cpu().numpy(), split)
-    cat = lambda f: np.concatenate([f(s).cpu().numpy() for _, s in parts.values()])  # noqa: E731
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return (logits.argmax(1) == labels).double().mean().item() if len(labels) else float("nan")
+
+
+def record_predictions(run: RunDir, model: nn.Module, inputs: Inputs, ds: Dataset, epoch: int, step: int,
+                       test_logits: torch.Tensor) -> dict:
+    """Write predictions/step_<S>.npz (train un-augmented, eval mode; test as already predicted)."""
+    splits = {"train": ds.train, "test": ds.test}
+    logits = {"train": predict(model, inputs, ds.train.x), "test": test_logits}
+    field = lambda f: np.concatenate([f(s).cpu().numpy() for s in splits.values()])  # noqa: E731
     write_npz(
         run.prediction_path(step),
-        index=cat(lambda s: s.index), logits=np.concatenate([lg for lg, _ in parts.values()]),
-        label=cat(lambda s: s.label), orig_label=cat(lambda s: s.orig_label), noisy=cat(lambda s: s.noisy),
-        split=np.concatenate([np.full(len(s), name) for name, (_, s) in parts.items()]),
+        index=field(lambda s: s.index), label=field(lambda s: s.label), orig_label=field(lambda s: s.orig_label),
+        noisy=field(lambda s: s.noisy), logits=np.concatenate([logits[n].float().cpu().numpy() for n in splits]),
+        split=np.concatenate([np.full(len(s), name) for name, s in splits.items()]),
         epoch=np.array(epoch), step=np.array(step),
     )
-    acc = {}
-    for name, (logits, split) in parts.items():
-        pred = logits.argmax(1) if len(logits) else np.zeros(0, dtype=np.int64)
-        acc[f"{name}_acc"] = float((pred == split.label.cpu().numpy()).mean()) if len(pred) else float("nan")
-        if name == "train":
-            acc["train_acc_orig_labels"] = float((pred == split.orig_label.cpu().numpy()).mean()) if len(pred) else float("nan")
+    acc = {f"{n}_acc": accuracy(logits[n], s.label) for n, s in splits.items()}
+    acc["train_acc_orig_labels"] = accuracy(logits["train"], ds.train.orig_label)
     return acc
 
 
@@ -200,14 +200,14 @@ def train(
                    "train_acc_augmented": correct.item() / seen, "seconds": round(elapsed, 3)}
             row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
             test_logits = predict(model, inputs, test_split.x)
-            row["test_acc"] = (test_logits.argmax(1) == test_split.label).float().mean().item() if len(test_split) else float("nan")
+            row["test_acc"] = accuracy(test_logits, test_split.label)
             for probe in probes.values():
                 row.update(probe.epoch_metrics(model))
             if teacher is not None and cfg.teacher.online:
                 row["teacher_epoch"] = teacher.epoch_for(done)
             last = done == cfg.train.epochs
             if done % cfg.record.predictions_every_epochs == 0 or last:
-                last_acc = record_predictions(run, model, inputs, ds, done, step)
+                last_acc = record_predictions(run, model, inputs, ds, done, step, test_logits)
                 row["recorded_step"] = step
             metrics.append(row)
             write_jsonl(run.metrics_path, metrics)
@@ -227,7 +227,8 @@ def train(
         if state := probe.state():
             write_npz(run.probe_record(name), **state)
     if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
-        last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step)
+        last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step,
+                                      predict(model, inputs, test_split.x))
     summary = {
         "name": cfg.name, "seed": cfg.seed, "model": cfg.model.name, "dataset": ds.name,
         "epochs": cfg.train.epochs, "steps": step, "train_seconds": round(elapsed, 3),

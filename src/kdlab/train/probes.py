@@ -54,19 +54,21 @@ class ConstructiveUpdates(Probe):
     def __init__(self, dataset, model, config, inputs):
         self.mu = _mu_star(dataset, "constructive_updates")
         self.T = config.loss.temperature
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, torch.Tensor] = {}  # on the device: read once an epoch, not every step
         self.steps = 0
 
     def _add(self, name: str, q: torch.Tensor, p: torch.Tensor, dots: torch.Tensor, nonzero: torch.Tensor) -> None:
         constructive = ((q - p) * dots > 0) & nonzero
-        self.sums[f"constructive_{name}"] = self.sums.get(f"constructive_{name}", 0.0) + (
-            constructive.sum() / nonzero.sum().clamp_min(1)).item()
-        sign_ok = (dots > 0) == (q > 0)
-        self.sums[f"sign_rule_{name}"] = self.sums.get(f"sign_rule_{name}", 0.0) + sign_ok.float().mean().item()
+        fractions = {f"constructive_{name}": constructive.sum() / nonzero.sum().clamp_min(1),
+                     f"sign_rule_{name}": ((dots > 0) == (q > 0)).float().mean()}
+        for key, value in fractions.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
 
     @torch.no_grad()
     def on_step(self, step, x, y, logits, teacher_logits, model):
-        dots = torch.einsum("nkd,kd->nk", x, self.mu.to(x.device))
+        if self.mu.device != x.device:  # moved once, on the first step
+            self.mu = self.mu.to(x.device)
+        dots = torch.einsum("nkd,kd->nk", x, self.mu)
         nonzero = x.abs().sum(-1) > 0
         k = logits.shape[1]
         self._add("onehot", F.one_hot(y, k).float(), logits.softmax(1), dots, nonzero)
@@ -75,7 +77,7 @@ class ConstructiveUpdates(Probe):
         self.steps += 1
 
     def epoch_metrics(self, model):
-        out = {k: v / self.steps for k, v in self.sums.items()} if self.steps else {}
+        out = {k: float(v) / self.steps for k, v in self.sums.items()} if self.steps else {}
         self.sums, self.steps = {}, 0
         return out
 
