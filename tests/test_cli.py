@@ -103,7 +103,7 @@ def test_checkpoint_that_does_not_exist(tmp_path, capsys, finished_run):
 def test_checkpoint_of_another_architecture(tmp_path, capsys, finished_run):
     # Swap the teacher's weights for another model's: loading must refuse, naming the file.
     from kdlab.models import build_model
-    from kdlab.train.checkpoint import save_weights
+    from kdlab.records import save_weights
 
     save_weights(finished_run / "checkpoints" / "final.safetensors", build_model("mlp", 10, (1, 8, 8), {"hidden": [8, 8]}))
     student = {**TINY, "name": "s", "loss": {"kd_weight": 1.0, "onehot_weight": 0.0}, "teacher": {"run": str(finished_run)}}

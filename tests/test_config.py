@@ -22,7 +22,7 @@ def test_overrides_are_yaml_typed_and_nested():
 def test_preset_is_table_1_and_loses_to_the_file():
     cfg = resolve({"preset": "p1-cifar", "train": {"epochs": 3}})
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.weight_decay, cfg.train.decay_epochs) == (1024, 1.0, 1e-4, [200, 300, 400])
-    assert cfg.train.epochs == 3 and cfg.loss.temperature == 4.0
+    assert cfg.train.epochs == 3 and cfg.loss.distill_temperature == 4.0
     tiny = resolve({"preset": "p1-tinyimagenet", "loss": {"switch": {"to": "onehot", "at_step": 5}}})
     assert tiny.train.decay_epochs == [75, 135] and tiny.loss.switch.window == 10_000
 

@@ -141,3 +141,17 @@ def test_report_html_holds_every_row(tmp_path, capsys):
     assert "| teacher / onehot / kd |" in md and "| to_kd |" in md
     for f in result["figures"]:
         assert Path(f).is_file()
+
+
+def test_run_and_reproduce_default_to_the_same_scale(tmp_path, capsys):
+    plan = _plan(tmp_path, {"a": BASE}, scales={"paper": ["train.epochs=4"], "cpu": ["train.epochs=1"]})
+    out = str(tmp_path / "r")
+    assert main(["run", plan, "--out", out, "--json", "--no-progress"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["scale"] == "cpu" and first["runs"]["a"]["epochs"] == 1
+    code, second, err = _reproduce(capsys, plan, "--out", out)
+    assert code == 0 and second["scale"] == "cpu" and "reusing finished run" in err
+    single = tmp_path / "single.yaml"
+    single.write_text(yaml.safe_dump(BASE))
+    assert main(["run", str(single), "--scale", "cpu", "--out", out]) == 2
+    assert "--scale is for plans" in capsys.readouterr().err

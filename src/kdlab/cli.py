@@ -116,6 +116,8 @@ def cmd_run(args) -> int:
     log = _logger(args)
     if is_plan(raw):
         return _run_plan(raw, args, log)
+    if args.scale is not None:
+        raise KdlabError(f"--scale is for plans (configs with 'runs:'); {args.config} is a single run")
     cfg = resolve(raw, args.overrides)
     run, summary = run_config(cfg, args.out, progress=not args.no_progress, log=log)
     if args.json:
@@ -130,11 +132,21 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_plan(raw: dict, args, log, scale: str | None = None, jobs: int = 1) -> int:
+def _print_report(report: dict) -> None:
+    """A report's tables and figures (kdlab.reports.Report.to_json())."""
+    for t in report["tables"]:
+        _table(t["title"], t["columns"], t["rows"])
+    for p in report.get("figures", []):
+        print(f"figure: {p}")
+    if report.get("html"):
+        print(f"report: {report['html']}")
+
+
+def _run_plan(raw: dict, args, log, jobs: int = 1) -> int:
     from .plan import run_plan
 
     result = run_plan(raw, args.out, args.overrides, progress=not args.no_progress and jobs <= 1, log=log,
-                      scale=scale, jobs=jobs)
+                      scale=args.scale, jobs=jobs)
     if args.json:
         _print_json(result)
         return 0
@@ -142,10 +154,9 @@ def _run_plan(raw: dict, args, log, scale: str | None = None, jobs: int = 1) -> 
            [[name, r["model"], _pct(r["train_acc"]), _pct(r["test_acc"]), f"{r['train_seconds']:.1f}"]
             for name, r in result["runs"].items()])
     for report in result["reports"]:
-        _table(f"report: {report['name']}", report["columns"], report["table"])
-        for p in report.get("figures", []):
-            print(f"figure: {p}")
-    print(f"{len(result['runs'])} runs in {result['seconds']:.1f} s; written to {Path(args.out).resolve()}")
+        _print_report(report)
+    scale = f" at scale {result['scale']}" if result["scale"] else ""
+    print(f"{len(result['runs'])} runs{scale} in {result['seconds']:.1f} s; written to {Path(args.out).resolve()}")
     return 0
 
 
@@ -159,68 +170,75 @@ def cmd_reproduce(args) -> int:
     if args.jobs < 1:
         raise KdlabError(f"--jobs must be at least 1, got {args.jobs}")
     log = _logger(args)
-    return _run_plan(raw, args, log, scale=args.scale, jobs=args.jobs)
+    return _run_plan(raw, args, log, jobs=args.jobs)
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .records import discover_runs
+    from .reports import make_report
 
     out = Path(args.out) if args.out else Path(args.dir) / "report"
-    result = write_report(Path(args.dir), out)
+    runs = discover_runs(Path(args.dir), exclude=out)
+    result = make_report(args.name, runs, out, **_options(args.options)).to_json()
     if args.json:
         _print_json(result)
         return 0
-    print(f"{result['runs']} runs, {len(result['table2'])} teacher/student pairs, {len(result['switch_groups'])} loss-switch groups")
+    if args.name == "overview":
+        print(f"{result['runs']} runs, {len(result['table2'])} teacher/student pairs, "
+              f"{len(result['switch_groups'])} loss-switch groups")
+        for line in result["skipped"]:
+            print(f"left out {line}")
+    else:
+        _print_report(result)
     print(f"report: {result['html']}")
     print(f"markdown: {result['markdown']}")
     return 0
 
 
-def cmd_theory(args) -> int:
-    from .theory.commands import run_theory
+def _options(items: list[str]) -> dict:
+    from .config import deep_merge, parse_override
 
-    report = run_theory(args.view, Path(args.out), quick=args.quick)
+    options: dict = {}
+    for o in items:
+        options = deep_merge(options, parse_override(o))
+    return options
+
+
+def cmd_theory(args) -> int:
+    from .reports import make_report
+
+    report = make_report(args.view, {}, Path(args.out), quick=args.quick).to_json()
     if args.json:
         _print_json(report)
         return 0
-    for title, columns, rows in report["tables"]:
-        _table(title, columns, rows)
-    for p in report["figures"]:
-        print(f"figure: {p}")
+    _print_report(report)
     return 0
 
 
 def cmd_complexity(args) -> int:
-    from .complexity.runs import complexity_report
+    from .errors import RunError
+    from .records import RunDir
+    from .reports import make_report
 
     if (args.student_model is None) == (args.student is None):
         raise KdlabError("give exactly one of --student-model NAME or --student RUN")
+    if not Path(args.teacher).is_dir():
+        raise RunError(f"teacher run {args.teacher} does not exist")
+    runs = {"teacher": RunDir(Path(args.teacher)), **({"student": RunDir(Path(args.student))} if args.student else {})}
     out = Path(args.out) if args.out else Path(args.teacher) / "figures"
-    report = complexity_report(args.teacher, args.student_model, args.student, n=args.n,
-                               temperatures=args.temperatures, center=args.center, out=out)
+    report = make_report("complexity", runs, out, student_model=args.student_model, n=args.n,
+                         temperatures=args.temperatures, center=args.center).to_json()
     if args.json:
         _print_json(report)
         return 0
-    for kname, k in report["kernels"].items():
-        temps = list(k["teacher"])
-        epochs = [r["epoch"] for r in k["teacher"][temps[0]]]
-        rows = [[f"teacher epoch {e}", *(f"{k['teacher'][t][i]['adjusted']:.4f}" for t in temps)] for i, e in enumerate(epochs)]
-        rows.append(["labels (one-hot)", *([f"{k['labels']['adjusted']:.4f}"] * len(temps))])
-        _table(f"Adjusted supervision complexity, {report['student_model']} NTK at {kname}, n = {report['n']} "
-               f"(jitter {k['jitter']:.2e})", ["targets", *(f"tau = {t}" for t in temps)], rows)
-    for p in report.get("figures", []):
-        print(f"figure: {p}")
+    _print_report(report)
     return 0
 
 
 def cmd_data_inspect(args) -> int:
-    from .config import deep_merge, parse_override
     from .data import load_dataset
 
-    options: dict = {}
-    for o in args.options:
-        options = deep_merge(options, parse_override(o))
-    ds = load_dataset(args.name, args.root, options=options)
+    ds = load_dataset(args.name, args.root, options=_options(args.options))
     report = {
         "name": ds.name,
         "num_classes": ds.num_classes,
@@ -231,7 +249,7 @@ def cmd_data_inspect(args) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    _table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.x.dtype}",
+    _table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.inputs.dtype}",
            ["split", "size", "smallest class", "largest class"],
            [[s, str(v["size"]), str(min(v["label_counts"])), str(max(v["label_counts"]))] for s, v in report["splits"].items()])
     print(f"checksum {report['checksum']}")
@@ -256,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a run (or the runs and report of a multi-run config) from YAML")
     r.add_argument("config")
     common(r, "runs")
+    r.add_argument("--scale", default=None, help="a plan's scale (default: cpu where the plan has it)")
     r.add_argument("overrides", nargs="*", metavar="key.sub=value")
     r.set_defaults(fn=cmd_run)
 
@@ -271,15 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reproduce", help="run a plan of named runs in dependency order (reusing finished ones), then its reports")
     rp.add_argument("plan")
     common(rp, "runs")
-    rp.add_argument("--scale", default="cpu", help="which of the plan's scales (cpu or paper; default cpu)")
+    rp.add_argument("--scale", default=None, help="which of the plan's scales (default: cpu where the plan has it)")
     rp.add_argument("--jobs", type=int, default=1, help="independent runs in parallel processes")
     rp.add_argument("overrides", nargs="*", metavar="key.sub=value")
     rp.set_defaults(fn=cmd_reproduce)
 
     rep = sub.add_parser("report", help="an HTML page and its Markdown twin over every run found under DIR")
     rep.add_argument("dir")
-    rep.add_argument("--out", default=None, help="folder for report.html, report.md and figures (default DIR/report)")
+    rep.add_argument("--name", default="overview", help="the report (kdlab.reports; default overview)")
+    rep.add_argument("--out", default=None, help="folder for <name>.html, .md, .json and figures (default DIR/report)")
     rep.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rep.add_argument("options", nargs="*", metavar="option=value", help="the report's options")
     rep.set_defaults(fn=cmd_report)
 
     t = sub.add_parser("theory", help="P1's theory made runnable: eigenspace (§4.1) and gradient-space (§4.2) views")

@@ -39,24 +39,16 @@ class DataConfig(WithOptions):
     noise_seed: int = 0  # fixed apart from the run seed, so teacher and students see the same flips
     train_size: int | None = Field(None, ge=1)
     augment: Literal["auto", "none", "crop_flip"] = "auto"
-
-    @model_validator(mode="after")
-    def _known_dataset(self):
-        from .data import DATASETS
-
-        DATASETS.check_options(self.name, self.options)
-        return self
+    # Set by kdlab.fit when the dataset was given as an object: its content checksum (part of the
+    # run's identity). A reader never needs the object: predictions hold everything per sample.
+    object: str | None = None
 
 
 class ModelConfig(WithOptions):
     name: str = "resnet20"
-
-    @model_validator(mode="after")
-    def _known_model(self):
-        from .models import MODELS
-
-        MODELS.check_options(self.name, self.options)
-        return self
+    # Set by kdlab.fit when the model was given as an object: a fingerprint of its class, parameter
+    # shapes and initial weights. Such a run is read back without the user's code.
+    object: str | None = None
 
 
 class TrainConfig(Strict):
@@ -74,44 +66,93 @@ class TrainConfig(Strict):
 
 
 class SwitchConfig(Strict):
-    """Move from the initial loss mix to the pure `to` loss, linearly over [at_step, at_step + window]."""
+    """Move from the initial weights to the pure `to` term, linearly over [at_step, at_step + window]."""
 
-    to: Literal["kd", "onehot"]
+    to: str  # a term name of loss.terms
     at_step: int = Field(ge=0)
     window: int = Field(0, ge=0)
 
 
+class TermConfig(WithOptions):
+    """One named term of the objective; extra keys are the term's own options."""
+
+    term: str | None = None  # the registered loss term; by default the entry's name
+    weight: float = Field(1.0, ge=0)
+    object: str | None = None  # set by kdlab.fit for a term given as an object: its fingerprint
+
+
+# The loss keys of kdlab 0.1, translated on load into `terms` (onehot + kd).
+LEGACY_LOSS_KEYS = ("onehot_weight", "kd_weight", "temperature", "kd_scale")
+
+
 class LossConfig(Strict):
-    onehot_weight: float = Field(1.0, ge=0)
-    kd_weight: float = Field(0.0, ge=0)
-    temperature: float = Field(4.0, gt=0)
-    kd_scale: Literal["t2", "none"] = "t2"  # Hinton's T^2 scaling of the distillation term
+    """L(s) = sum over terms of weight(s) * term. The default: one-hot, with a KD term of weight 0
+    ready for a switch."""
+
+    terms: dict[str, TermConfig] = {}
     switch: SwitchConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _translate_legacy(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        legacy = {k: raw[k] for k in LEGACY_LOSS_KEYS if k in raw}
+        if "terms" in raw:
+            if legacy:
+                raise ValueError(f"give loss.terms or the older keys ({', '.join(legacy)}), not both; "
+                                 f"e.g. loss.terms.kd.temperature instead of loss.temperature")
+            return raw
+        rest = {k: v for k, v in raw.items() if k not in LEGACY_LOSS_KEYS}
+        return {**rest, "terms": {
+            "onehot": {"weight": legacy.get("onehot_weight", 1.0)},
+            "kd": {"weight": legacy.get("kd_weight", 0.0), "temperature": legacy.get("temperature", 4.0),
+                   "scale": legacy.get("kd_scale", "t2")},
+        }}
+
+    @model_validator(mode="after")
+    def _switch_names_a_term(self):
+        if not self.terms:
+            raise ValueError("loss.terms is empty; name at least one term, e.g. terms: {onehot: {weight: 1}}")
+        if self.switch is None and not any(t.weight > 0 for t in self.terms.values()):
+            raise ValueError("every loss term has weight 0; give one a positive weight or switch to one")
+        if self.switch is not None and self.switch.to not in self.terms:
+            raise ValueError(f"switch.to '{self.switch.to}' is not a term of loss.terms ({', '.join(self.terms)})")
+        return self
+
+    def term_type(self, name: str) -> str:
+        return self.terms[name].term or name
+
     @property
-    def uses_kd(self) -> bool:
-        return self.kd_weight > 0 or (self.switch is not None and self.switch.to == "kd")
+    def distill_temperature(self) -> float:
+        """The temperature of the first term that has one (the distillation's), else 1."""
+        for t in self.terms.values():
+            if "temperature" in t.options:
+                return float(t.options["temperature"])
+        return 1.0
 
 
 class TeacherConfig(Strict):
-    run: str  # a finished run directory
+    run: str | None = None  # a finished run directory
     checkpoint: Literal["final"] | int = "final"  # or an epoch: the early-stopped teacher
     online: bool = False  # walk the teacher's checkpoint sequence (P2)
     epoch_ratio: float = Field(1.0, gt=0)  # r = teacher epochs / student epochs
+    # Set by kdlab.fit for a teacher given as a module without a run directory: its fingerprint.
+    object: str | None = None
+
+    @model_validator(mode="after")
+    def _run_or_object(self):
+        if self.run is None and self.object is None:
+            raise ValueError("teacher.run must name a finished run directory")
+        if self.online and self.run is None:
+            raise ValueError("online distillation walks a teacher run's checkpoints: teacher.run must be set")
+        return self
 
 
 class RecordConfig(Strict):
     predictions_every_epochs: int = Field(10, ge=1)  # and always the last epoch
     checkpoint_every_epochs: int = Field(1, ge=1)
-    probes: list[str] = []  # measurements inside the loop, by name (kdlab.train.probes)
-
-    @model_validator(mode="after")
-    def _known_probes(self):
-        from .train.probes import PROBES
-
-        for name in self.probes:
-            PROBES.get(name)
-        return self
+    probes: list[str] = []  # measurements inside the loop, by name (kdlab.probes)
 
 
 class RunConfig(Strict):
@@ -125,12 +166,6 @@ class RunConfig(Strict):
     teacher: TeacherConfig | None = None
     record: RecordConfig = RecordConfig()
 
-    @model_validator(mode="after")
-    def _teacher_when_needed(self):
-        if self.loss.uses_kd and self.teacher is None:
-            raise ValueError("the loss uses distillation (kd_weight > 0 or a switch to kd) but no teacher.run is set")
-        return self
-
     def content_hash(self) -> str:
         """Hash of the resolved config: two runs with the same hash train the same thing."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
@@ -139,19 +174,62 @@ class RunConfig(Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def teacher_terms(loss: LossConfig) -> list[str]:
+    """The terms that read the teacher (by their registered class)."""
+    from .losses import LOSS_TERMS
+
+    return [n for n, t in loss.terms.items() if t.object is None and LOSS_TERMS.get(loss.term_type(n)).needs_teacher]
+
+
+def uses_teacher(loss: LossConfig, given_teacher_terms: tuple[str, ...] = ()) -> bool:
+    """Whether a teacher term weighs at some step: a positive weight, or the switch's target."""
+    names = [*teacher_terms(loss), *given_teacher_terms]
+    return any(loss.terms[n].weight > 0 or (loss.switch is not None and loss.switch.to == n) for n in names)
+
+
+def check_registered(cfg: RunConfig, given_teacher_terms: tuple[str, ...] = ()) -> RunConfig:
+    """Check what a new run names against the registries (datasets, models, loss terms, probes) and
+    write every loss term's options out in full. Sections given as objects (`object` set) are the
+    caller's; a stored config is never checked again: it is read as it was written."""
+    from .data import DATASETS
+    from .losses import LOSS_TERMS
+    from .models import MODELS
+    from .probes import PROBES
+
+    if cfg.data.object is None:
+        DATASETS.check_options(cfg.data.name, cfg.data.options)
+    if cfg.model.object is None:
+        MODELS.check_options(cfg.model.name, cfg.model.options)
+    for name in cfg.record.probes:
+        PROBES.get(name)
+    for name, term in cfg.loss.terms.items():
+        if term.object is not None:
+            continue
+        kind = cfg.loss.term_type(name)
+        defaults = LOSS_TERMS.options(kind)
+        LOSS_TERMS.check_options(kind, term.options)
+        missing = [k for k, v in defaults.items() if v is None and k not in term.options]
+        if missing:
+            raise ConfigError(f"loss term '{name}' ({kind}) needs option '{missing[0]}'; its options: {', '.join(defaults)}")
+        LOSS_TERMS.build(kind, term.options)  # values the term rejects fail here, before anything runs
+        cfg.loss.terms[name] = TermConfig(**{**defaults, **term.model_dump()})
+    if uses_teacher(cfg.loss, given_teacher_terms) and cfg.teacher is None:
+        raise ConfigError("the loss uses distillation (a teacher term with weight > 0 or a switch to one) "
+                          "but no teacher.run is set")
+    return cfg
+
+
 # P1 Table 1. Values a config file or override sets take precedence.
 PRESETS: dict[str, dict[str, Any]] = {
     "p1-cifar": {
         "train": {"epochs": 450, "batch_size": 1024, "optimizer": "sgd", "lr": 1.0, "momentum": 0.9,
                   "nesterov": True, "weight_decay": 1e-4, "warmup_epochs": 15, "decay_epochs": [200, 300, 400],
                   "decay_factor": 0.1},
-        "loss": {"temperature": 4.0},
     },
     "p1-tinyimagenet": {
         "train": {"epochs": 200, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
                   "nesterov": True, "weight_decay": 5e-4, "warmup_epochs": 5, "decay_epochs": [75, 135],
                   "decay_factor": 0.1},
-        "loss": {"temperature": 4.0},
     },
 }
 # P1's gradual switch windows, applied to a switch that does not give its own.
@@ -212,8 +290,13 @@ def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
         switch = merged.get("loss", {}).get("switch")
         if isinstance(switch, dict) and "window" not in switch:
             switch["window"] = PRESET_SWITCH_WINDOW[preset]
+    return check_registered(validate(merged))
+
+
+def validate(raw: dict[str, Any]) -> RunConfig:
+    """The schema alone (no registry lookups): how a stored config is read back."""
     try:
-        return RunConfig.model_validate(merged)
+        return RunConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_error(e, RunConfig)) from None
 
@@ -235,3 +318,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     return resolve(load_yaml(path), overrides)
+
+
+def read_stored_config(path: str | Path) -> RunConfig:
+    """A run's saved config.yaml, read as written (no registry checks, no presets, no overrides)."""
+    return validate(load_yaml(path))

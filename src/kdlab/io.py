@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 
 
 @contextmanager

@@ -9,25 +9,25 @@
 Runs go in dependency order into <out>/<run name>; a finished run with the same resolved config is
 reused. An override `runs.<name>.key=value` changes one run, a plain `key=value` every run.
 A run with `seeds: [1, 2, 3]` stands for one run per seed, named <name>_s<seed>.
+Reports (kdlab.reports) are written to <out>/reports/<report name>/.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, deep_merge, resolve
+from .config import RunConfig, deep_merge, resolve, uses_teacher
 from .errors import ConfigError
-from .registry import Registry
-from .train.rundir import RunDir
+from .records import RunDir
+from .reports import REPORTS, make_report
 from .train.runner import run_config
 
-REPORTS = Registry("report", context=("runs", "out"))
+DEFAULT_SCALE = "cpu"
 
 
 def is_plan(raw: dict) -> bool:
@@ -37,17 +37,28 @@ def is_plan(raw: dict) -> bool:
 PLAN_KEYS = ("runs", "report", "reports", "scales")
 
 
+def pick_scale(raw: dict, scale: str | None) -> str | None:
+    """The scale a plan runs at: the one asked for, else `cpu` where the plan has it, else its first.
+    `kdlab run PLAN` and `kdlab reproduce PLAN` both default to this."""
+    scales = raw.get("scales") or {}
+    if not scales:
+        return None
+    if scale is None:
+        return DEFAULT_SCALE if DEFAULT_SCALE in scales else next(iter(scales))
+    if scale not in scales:
+        raise ConfigError(f"this plan has no scale '{scale}'; its scales: {', '.join(scales)}")
+    return scale
+
+
 def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: str | None = None
                  ) -> tuple[list[RunConfig], list[dict]]:
     """The runs' configs in dependency order, and the reports to make over them."""
     unknown = set(raw) - set(PLAN_KEYS)
     if unknown:
         raise ConfigError(f"unknown key '{sorted(unknown)[0]}' in a multi-run config; valid keys: {', '.join(PLAN_KEYS)}")
-    scales = raw.get("scales") or {}
-    if scale is not None and scales:
-        if scale not in scales:
-            raise ConfigError(f"this plan has no scale '{scale}'; its scales: {', '.join(scales)}")
-        overrides = [*scales[scale], *overrides]
+    scale = pick_scale(raw, scale)
+    if scale is not None:
+        overrides = [*raw["scales"][scale], *overrides]
     runs = raw["runs"]
     if not isinstance(runs, dict) or not runs:
         raise ConfigError("'runs' must map run names to run configs")
@@ -106,15 +117,6 @@ def expand_seeds(runs: dict[str, dict]) -> dict[str, tuple[str, dict]]:
     return out
 
 
-def runs_of(base: str, runs: dict[str, RunDir]) -> list[RunDir]:
-    """The runs a report names by base name: the run itself, or its per-seed expansions."""
-    found = [rd for name, rd in runs.items()
-             if name == base or re.fullmatch(rf"{re.escape(base)}_s\d+", name)]
-    if not found:
-        raise ConfigError(f"the report names run '{base}', not in this file's runs: {', '.join(runs)}")
-    return found
-
-
 def _order(deps: dict[str, str | None]) -> list[str]:
     done: list[str] = []
     visiting: set[str] = set()
@@ -135,15 +137,10 @@ def _order(deps: dict[str, str | None]) -> list[str]:
     return done
 
 
-def _load_reports() -> None:
-    from .complexity import report  # noqa: F401  (these modules register their reports)
-    from .theory import c4, c5  # noqa: F401
-
-
 def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bool = True,
              log: Callable[[str], None] = print, scale: str | None = None, jobs: int = 1) -> dict[str, Any]:
     """Train (or reuse, or resume) every run of the plan, then make its reports."""
-    _load_reports()
+    scale = pick_scale(raw, scale)
     cfgs, reports = resolve_plan(raw, out, overrides, scale)
     for rep in reports:  # check the reports' names and options before training anything
         REPORTS.check_options(rep.get("name", ""), {k: v for k, v in rep.items() if k != "name"})
@@ -151,16 +148,17 @@ def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bo
     results = _execute(cfgs, Path(out), jobs, progress, log)
     dirs = {name: RunDir(Path(r["run"])) for name, r in results.items()}
     made = []
-    for rep in reports:
+    for i, rep in enumerate(reports):
         rep = dict(rep)
         name = rep.pop("name")
-        made.append({"name": name, **REPORTS.build(name, rep, runs=dirs, out=Path(out))})
-    return {"runs": results, "report": made[0] if len(made) == 1 else None, "reports": made,
+        folder = Path(out) / "reports" / (name if [r["name"] for r in reports].count(name) == 1 else f"{name}_{i}")
+        made.append(make_report(name, dirs, folder, **rep).to_json())
+    return {"runs": results, "report": made[0] if len(made) == 1 else None, "reports": made, "scale": scale,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def _teacher_name(cfg: RunConfig, out: Path, names: set[str]) -> str | None:
-    if cfg.teacher is None or not cfg.loss.uses_kd:
+    if cfg.teacher is None or cfg.teacher.run is None or not uses_teacher(cfg.loss):
         return None
     path = Path(cfg.teacher.run)
     return path.name if path.parent == out and path.name in names else None
@@ -205,11 +203,3 @@ def _worker(cfg_json: dict, out: str) -> tuple[str, dict, list[str]]:
     cfg = RunConfig.model_validate(cfg_json)
     run, summary = run_config(cfg, out, progress=False, log=messages.append)
     return str(run.root), summary, messages
-
-
-def run_dirs(names: dict[str, str], runs: dict[str, RunDir]) -> dict[str, RunDir]:
-    """The run directories a report names (by role), with a clear error for a name not in the plan."""
-    missing = [n for n in names.values() if n not in runs]
-    if missing:
-        raise ConfigError(f"the report names run '{missing[0]}', not in this file's runs: {', '.join(runs)}")
-    return {role: runs[n] for role, n in names.items()}

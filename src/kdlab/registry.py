@@ -1,24 +1,54 @@
-"""Registries by name: models and datasets are named in configs, never wired in code.
+"""Registries by name: models, datasets, transforms, loss terms, probes and reports are named in
+configs, never wired in code.
 
 A registered builder declares its options as keyword arguments; options from a config are checked
 against that signature, so a typo is an error naming the valid options.
+
+Each registry belongs to a package whose modules register its built-in entries (one file each). The
+package is imported on the first lookup, together with the `kdlab.plugins` entry points of installed
+distributions, so an extension is found by dropping a file into the package or by installing a
+plugin, never by an import someone has to know about. Code may also register entries itself:
+`@MODELS.register("my_net")` in a script works the same.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from .errors import ConfigError
 
+PLUGIN_GROUP = "kdlab.plugins"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every `kdlab.plugins` entry point once; each registers its entries on import."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in entry_points(group=PLUGIN_GROUP):
+        ep.load()
+
 
 class Registry:
-    def __init__(self, kind: str, context: tuple[str, ...] = ()):
+    def __init__(self, kind: str, context: tuple[str, ...] = (), package: str | None = None):
         self.kind = kind
         # Arguments the framework passes itself (e.g. num_classes); not settable from a config.
         self.context = context
+        self.package = package
         self._builders: dict[str, Callable[..., Any]] = {}
+        self._loaded = package is None
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self.package)
+            load_plugins()
 
     def register(self, *names: str):
         def deco(fn):
@@ -29,11 +59,17 @@ class Registry:
         return deco
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._builders)
 
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._builders
+
     def get(self, name: str) -> Callable[..., Any]:
+        self._load()
         if name not in self._builders:
-            close = difflib.get_close_matches(name, self.names(), n=1)
+            close = difflib.get_close_matches(str(name), self.names(), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"unknown {self.kind} '{name}'{hint}; known: {', '.join(self.names())}")
         return self._builders[name]
@@ -44,7 +80,7 @@ class Registry:
         return {
             k: (None if p.default is inspect.Parameter.empty else p.default)
             for k, p in params.items()
-            if k not in self.context and p.kind is not inspect.Parameter.VAR_KEYWORD
+            if k not in self.context and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         }
 
     def check_options(self, name: str, options: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ def test_cifar10_archive_and_folder_agree(tmp_path):
     ds_dir = load_dataset("cifar10", str(tmp_path / "b"))
     assert ds_tar.num_classes == 10 and ds_tar.input_shape == (3, 32, 32)
     assert len(ds_tar.train) == 5 * 8 and len(ds_tar.test) == 8
-    assert ds_tar.train.x.dtype == torch.uint8
+    assert ds_tar.train.inputs.dtype == torch.uint8
     assert ds_tar.checksum() == ds_dir.checksum()
     # index: stable ids, train then test, no overlap
     ids = torch.cat([ds_tar.train.index, ds_tar.test.index])
@@ -31,7 +31,7 @@ def test_cifar_plane_layout(tmp_path):
         raw = pickle.loads(tar.extractfile("cifar-10-batches-py/data_batch_1").read(), encoding="bytes")
     ds = load_dataset("cifar10", str(tmp_path))
     row = raw[b"data"][0]
-    assert np.array_equal(ds.train.x[0, 1].numpy().ravel(), row[1024:2048])
+    assert np.array_equal(ds.train.inputs[0, 1].numpy().ravel(), row[1024:2048])
     assert ds.train[0][1] == raw[b"labels"][0]
 
 
@@ -116,7 +116,7 @@ def test_digits_fixed_stratified_split():
 
 def test_synthetic_channels_structure():
     ds = load_dataset("synthetic-channels", options={"num_train": 64, "num_test": 16})
-    x, y = ds.train.x, ds.train.label
+    x, y = ds.train.inputs, ds.train.label
     mu = ds.extras["mu_star"]
     assert x.shape == (64, 10, 100)
     nonzero = (x.abs().sum(-1) > 0).sum(1)

@@ -9,7 +9,7 @@ from kdlab.cli import main
 from kdlab.config import LossConfig
 from kdlab.errors import ConfigError
 from kdlab.plan import resolve_plan
-from kdlab.train.probes import ConstructiveUpdates
+from kdlab.probes.constructive_updates import ConstructiveUpdates
 
 CONFIGS = __import__("pathlib").Path(__file__).parents[2] / "configs"
 
@@ -23,7 +23,7 @@ def test_constructive_counter_on_a_hand_made_case():
     y = torch.tensor([0])
     logits = torch.zeros(1, 3)  # student p = 1/3 each
     teacher = torch.log(torch.tensor([[0.5, 0.45, 0.05]]))  # q: more than 1/3 on classes 0 and 1
-    probe.on_step(0, x, y, logits, teacher, None)
+    probe.on_step(0, {"inputs": x, "label": y}, logits, teacher, None)
     m = probe.epoch_metrics(None)
     # one-hot: channel 0 (1 - 1/3) * 3 > 0 constructive; channel 1 (0 - 1/3) * 2 < 0 destructive
     assert m["constructive_onehot"] == pytest.approx(0.5)

@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from kdlab.config import resolve
 from kdlab.distill.teachers import RunTeacher
-from kdlab.train.rundir import RunDir
+from kdlab.records import RunDir
 from kdlab.train.runner import run_config
 
 SMALL = {

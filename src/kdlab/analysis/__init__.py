@@ -6,7 +6,9 @@ From runs:    analyze_runs("runs/demo/teacher", "runs/demo/student_kd") -> RunAn
 """
 
 from .deviations import Deviations, deviations, logit_margin
-from .runs import RunAnalysis, analyze_runs, load_predictions, write_analysis
+from ..records import load_predictions
+from .runs import RunAnalysis, analyze_runs
+from .write import write_analysis
 from .summary import dissection, underfitting_summary
 
 __all__ = [

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..io import atomic_path  # noqa: E402
-from .runs import RunAnalysis  # noqa: E402
-from .summary import dissection_masks  # noqa: E402
+from ..plotting import figure_grid, save_figure
+from .runs import RunAnalysis
+from .summary import dissection_masks
 
 DENSE = 4000
 PHI = r"$\phi(p) = \log\,p/(1-p)$"
@@ -38,22 +34,6 @@ def scatter(ax, x, y, noisy=None, title="", xlabel="teacher X", ylabel="student 
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=7)
-
-
-def save_figure(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
-
-
-def figure_grid(n: int, cols: int = 4, size: float = 3.2):
-    rows = max(1, -(-n // cols))
-    cols = min(cols, max(n, 1))
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False, layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    return fig, list(axes.flat)
 
 
 def _mean_gap(d_x, d_y) -> str:

@@ -9,39 +9,10 @@ from typing import Literal
 import numpy as np
 
 from ..errors import RunError
-from ..train.rundir import RunDir
+from ..records import RunDir, load_predictions
+from ..records.predictions import SPLITS
 from .deviations import Deviations, deviations
 from .summary import dissection, underfitting_summary
-
-SPLITS = ("train", "test")
-FIELDS = ("index", "logits", "label", "orig_label", "noisy")
-
-
-@dataclass
-class Predictions:
-    run: Path
-    step: int
-    splits: dict[str, dict[str, np.ndarray]]
-
-
-def load_predictions(run: str | Path, step: int | None = None) -> Predictions:
-    """A run's recorded logits at `step` (default: the last recorded step), per split."""
-    rd = RunDir(Path(run))
-    if not rd.root.is_dir():
-        raise RunError(f"run {rd.root} does not exist")
-    steps = rd.prediction_steps()
-    if not steps:
-        raise RunError(f"run {rd.root} has no recorded predictions (predictions/step_<S>.npz)")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise RunError(f"run {rd.root} has no predictions at step {step}; recorded steps: {steps}")
-    try:
-        with np.load(rd.prediction_path(step), allow_pickle=False) as z:
-            data = {k: z[k] for k in (*FIELDS, "split")}
-    except (OSError, ValueError, KeyError) as e:
-        raise RunError(f"{rd.prediction_path(step)} is not a readable predictions file ({e})") from None
-    splits = {s: {k: data[k][data["split"] == s] for k in FIELDS} for s in SPLITS}
-    return Predictions(rd.root, step, splits)
 
 
 def _aligned(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -109,23 +80,3 @@ def analyze_runs(
             st_s = st if s == st.step else load_predictions(student, s)
             evo.append((s, pair_deviations(te.splits["train"], st_s.splits["train"], "train", label_source)))
     return RunAnalysis(te.run, st.run, te.step, st.step, label_source, splits, evo)
-
-
-def write_analysis(teacher: str | Path, student: str | Path, step: int | None = None, out: str | Path | None = None,
-                   figures: bool = True) -> dict:
-    """Analyse two runs and write deviations.json (and the figures) to `out`, by default
-    <student>/figures; returns the report with the written paths."""
-    from ..io import write_json
-
-    analysis = analyze_runs(teacher, student, step)
-    report = analysis.to_json()
-    out = Path(out) if out else Path(student) / "figures"
-    paths: list[Path] = []
-    if figures:
-        from .figures import write_figures
-
-        paths = write_figures(analysis, out)
-    write_json(out / "deviations.json", report)
-    report["figures"] = [str(p) for p in paths]
-    report["report"] = str(out / "deviations.json")
-    return report

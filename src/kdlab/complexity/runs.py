@@ -14,13 +14,11 @@ from pathlib import Path
 
 import torch
 
-from ..data import load_dataset_for
+from ..data import Pipeline, load_dataset_for
+from ..distill import teachers
 from ..errors import RunError
-from ..io import write_json
-from ..models import build_model
-from ..train.checkpoint import load_weights
-from ..train.loop import Inputs
-from ..train.rundir import RunDir
+from ..models import build_model, logits_of
+from ..records import RunDir, load_weights
 from .ntk import empirical_ntk
 from .supervision import onehot_targets, soft_targets, supervision_complexity
 
@@ -29,9 +27,14 @@ class KernelData:
     """The n samples every kernel and target is computed on, from a run's dataset settings."""
 
     def __init__(self, run: RunDir, n: int, seed: int = 0):
-        self.ds = load_dataset_for(run.config().data)
+        cfg = run.config()
+        if cfg.data.object is not None:
+            raise RunError(f"run {run.root} trained on data given as an object ({cfg.data.name}); the kernel needs the "
+                           f"data: use kdlab.complexity.empirical_ntk on your own inputs")
+        self.ds = load_dataset_for(cfg.data)
         pick = torch.randperm(len(self.ds.train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-        self.x = Inputs(self.ds, torch.device("cpu"))(self.ds.train.x[pick]).contiguous()
+        self.batch = Pipeline(self.ds.transforms).eval(self.ds.train.batch(pick))
+        self.x = self.batch["inputs"].contiguous()
         self.labels = self.ds.train.label[pick]
         self.index = self.ds.train.index[pick]
 
@@ -41,8 +44,9 @@ class KernelData:
 
 
 def run_model(run: RunDir, data: KernelData, weights: Path | None) -> torch.nn.Module:
-    cfg = run.config()
-    model = data.model(cfg.model.name, cfg.model.options, cfg.seed)
+    """The run's model at its initialisation (the same seed as its training loop) or at `weights`."""
+    torch.manual_seed(run.config().seed)
+    model = teachers.run_model(run, data.ds.num_classes, data.ds.input_shape)
     if weights is not None:
         load_weights(weights, model)
     return model.eval()
@@ -50,7 +54,7 @@ def run_model(run: RunDir, data: KernelData, weights: Path | None) -> torch.nn.M
 
 @torch.no_grad()
 def teacher_logits(run: RunDir, data: KernelData, weights: Path) -> torch.Tensor:
-    return run_model(run, data, weights)(data.x)
+    return logits_of(run_model(run, data, weights), data.batch)
 
 
 def teacher_checkpoints(run: RunDir) -> list[tuple[int, Path]]:
@@ -62,7 +66,9 @@ def teacher_checkpoints(run: RunDir) -> list[tuple[int, Path]]:
 
 def complexity_report(teacher: str | Path, student_model: str | None = None, student: str | Path | None = None,
                       n: int = 256, temperatures=(1.0, 2.0, 4.0, 8.0), center: bool = False,
-                      rel_jitter: float = 1e-6, out: Path | None = None) -> dict:
+                      rel_jitter: float = 1e-6) -> dict:
+    """Complexity of labels and of every kept teacher checkpoint at each temperature, under the
+    student's NTK at initialisation (and trained, given a student run)."""
     te_run = RunDir(Path(teacher))
     if not te_run.root.is_dir():
         raise RunError(f"teacher run {teacher} does not exist")
@@ -93,33 +99,4 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
         curve = {str(t): [{"epoch": e, **supervision_complexity(theta, soft_targets(lg, t, center), rel_jitter)}
                           for e, lg in logits.items()] for t in temperatures}
         result["kernels"][kname] = {"labels": lab, "teacher": curve, "jitter": lab["jitter"]}
-    if out is not None:
-        result["figures"] = [str(_figure(result, Path(out) / "complexity.png"))]
-        write_json(Path(out) / "complexity.json", result)
     return result
-
-
-def _figure(result: dict, path: Path) -> Path:
-    from ..analysis.figures import plt, save_figure
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    styles = {"init": "-", "trained": "--"}
-    for kname, k in result["kernels"].items():
-        for i, (t, rows) in enumerate(k["teacher"].items()):
-            axes[0].plot([r["epoch"] for r in rows], [r["adjusted"] for r in rows], styles[kname], marker="o", ms=3,
-                         color=f"C{i}", label=f"teacher, tau={t} ({kname} NTK)")
-        axes[0].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
-        temps = [float(t) for t in k["teacher"]]
-        axes[1].plot(temps, [rows[-1]["adjusted"] for rows in k["teacher"].values()], styles[kname], marker="s",
-                     color="C0", label=f"last teacher checkpoint ({kname} NTK)")
-        axes[1].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
-    axes[0].set_xlabel("teacher epoch")
-    axes[0].set_ylabel("adjusted supervision complexity")
-    axes[0].set_title("Teacher targets over training", fontsize=9)
-    axes[1].set_xscale("log", base=2)
-    axes[1].set_xlabel(r"temperature $\tau$")
-    axes[1].set_title("Temperature", fontsize=9)
-    for ax in axes:
-        ax.legend(fontsize=6)
-    fig.suptitle(f"Supervision complexity for {result['student_model']}'s NTK, n = {result['n']}", fontsize=10)
-    return save_figure(fig, path)

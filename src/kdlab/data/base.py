@@ -1,39 +1,66 @@
 """In-memory datasets: every split is a few tensors, kept on the training device (airbench style).
 
-Images are stored as uint8 (N, C, H, W) and turned into normalised floats per batch; vector data
-(digits, synthetic channels) is stored as float32. Every sample carries a stable `index`.
+A split holds `inputs` (uint8 images, float features or token ids, first dim N), the label used for
+training, the original label (before noise), a stable sample `index`, and any further per-sample
+tensors a model needs (`fields`, e.g. `attention_mask`). A batch is the mapping
+{"inputs", "label", "orig_label", "index", **fields} of some rows. How stored inputs become what a
+model sees (normalisation, augmentation) is the dataset's list of named transforms.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
+from ..registry import Registry
+
+DATASETS = Registry("dataset", context=("root",), package="kdlab.data")
+
+# Batch keys that are targets and bookkeeping, never model inputs.
+TARGET_KEYS = ("label", "orig_label", "index")
+
 
 @dataclass
 class Split:
-    x: torch.Tensor  # uint8 images or float32 features, first dim N
+    inputs: torch.Tensor  # first dim N
     label: torch.Tensor  # int64, the label used for training (possibly noisy)
     orig_label: torch.Tensor  # int64, the label before noise
     index: torch.Tensor  # int64, stable sample id
+    fields: dict[str, torch.Tensor] = field(default_factory=dict)  # more per-sample model inputs
 
     @property
     def noisy(self) -> torch.Tensor:
         return self.label != self.orig_label
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return self.inputs.shape[0]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         """(input, label, index), as every dataset yields."""
-        return self.x[i], int(self.label[i]), int(self.index[i])
+        return self.inputs[i], int(self.label[i]), int(self.index[i])
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"inputs": self.inputs, "label": self.label, "orig_label": self.orig_label, "index": self.index,
+                **self.fields}
+
+    def batch(self, rows: torch.Tensor | slice | None = None) -> dict[str, torch.Tensor]:
+        """The batch of `rows` (all rows when None), as the mapping models and transforms see."""
+        return {k: v if rows is None else v[rows] for k, v in self.tensors().items()}
+
+    def select(self, rows: torch.Tensor) -> "Split":
+        return Split(self.inputs[rows], self.label[rows], self.orig_label[rows], self.index[rows],
+                     {k: v[rows] for k, v in self.fields.items()})
 
     def to(self, device: torch.device | str) -> "Split":
-        return Split(*(t.to(device) for t in (self.x, self.label, self.orig_label, self.index)))
+        return Split(self.inputs.to(device), self.label.to(device), self.orig_label.to(device),
+                     self.index.to(device), {k: v.to(device) for k, v in self.fields.items()})
+
+    def with_labels(self, label: torch.Tensor) -> "Split":
+        return replace(self, label=label)
 
     @classmethod
     def from_numpy(
@@ -44,7 +71,7 @@ class Split:
         if index is None:
             index = np.arange(start_index, start_index + len(labels_t))
         return cls(
-            x=torch.as_tensor(np.require(x, requirements=["C", "W"])),
+            inputs=torch.as_tensor(np.require(x, requirements=["C", "W"])),
             label=labels_t,
             orig_label=labels_t.clone(),
             index=torch.as_tensor(np.asarray(index, dtype=np.int64)),
@@ -57,21 +84,22 @@ class Dataset:
     num_classes: int
     train: Split
     test: Split
-    # Per-channel normalisation applied to float inputs in [0, 1]; None leaves inputs as they are.
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    augment: str = "none"  # "none" | "crop_flip"
-    crop_padding: int = 0
+    # Named transforms, in order: [{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": ..., "std": ...}].
+    # Augmentations among them apply to training batches only (kdlab.data.transforms).
+    transforms: list[dict[str, Any]] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # e.g. the true class directions of synthetic data
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        return tuple(self.train.inputs.shape[1:])
 
     def checksum(self) -> str:
         h = hashlib.sha256()
         for split in (self.train, self.test):
-            for t in (split.x, split.label, split.orig_label, split.index):
+            for t in (split.inputs, split.label, split.orig_label, split.index):
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            for key, t in sorted(split.fields.items()):
+                h.update(key.encode())
                 h.update(t.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
@@ -81,6 +109,10 @@ class Dataset:
 
     def with_splits(self, **splits: Split) -> "Dataset":
         return replace(self, **splits)
+
+
+def normalize_spec(mean, std) -> dict[str, Any]:
+    return {"name": "normalize", "mean": list(mean), "std": list(std)}
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

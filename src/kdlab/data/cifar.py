@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from .base import Dataset, Split, channel_stats
+from .base import DATASETS, Dataset, Split, channel_stats, normalize_spec
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -105,8 +106,12 @@ def load(name: str, root) -> Dataset:
     if y_tr.min() < 0 or max(y_tr.max(), y_te.max()) >= k:
         raise DataError(f"{where}: labels outside 0..{k - 1}")
     train = Split.from_numpy(x_tr, y_tr)
-    mean, std = channel_stats(train.x)
+    mean, std = channel_stats(train.inputs)
     return Dataset(
         name=name, num_classes=k, train=train, test=Split.from_numpy(x_te, y_te, start_index=len(y_tr)),
-        mean=mean, std=std, augment="crop_flip", crop_padding=4,
+        transforms=[{"name": "crop_flip", "padding": 4}, normalize_spec(mean, std)],
     )
+
+
+DATASETS.register("cifar10")(partial(load, "cifar10"))
+DATASETS.register("cifar100")(partial(load, "cifar100"))

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from .base import Dataset, Split
+from .base import DATASETS, Dataset, Split, normalize_spec
 
 
+@DATASETS.register("digits")
 def load(root=None, *, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
@@ -19,5 +20,5 @@ def load(root=None, *, test_fraction: float = 0.25, split_seed: int = 0) -> Data
     # Sample ids are positions in scikit-learn's array, stable across splits and runs.
     train = Split.from_numpy(images[tr], bunch.target[tr], index=tr)
     test = Split.from_numpy(images[te], bunch.target[te], index=te)
-    return Dataset(name="digits", num_classes=10, train=train, test=test, mean=(0.5,), std=(0.5,))
+    return Dataset(name="digits", num_classes=10, train=train, test=test, transforms=[normalize_spec((0.5,), (0.5,))])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import Dataset, Split
+from .base import DATASETS, Dataset, Split, normalize_spec
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -38,6 +38,7 @@ def read_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
+@DATASETS.register("mnist")
 def load(root) -> Dataset:
     if root is None:
         raise DataError("mnist needs data.root: the folder holding the four idx files")
@@ -52,5 +53,5 @@ def load(root) -> Dataset:
         splits[split] = Split.from_numpy(images[:, None], labels, start_index=start)
         start += len(labels)
     return Dataset(
-        name="mnist", num_classes=10, train=splits["train"], test=splits["test"], mean=(0.1307,), std=(0.3081,)
+        name="mnist", num_classes=10, train=splits["train"], test=splits["test"], transforms=[normalize_spec((0.1307,), (0.3081,))]
     )

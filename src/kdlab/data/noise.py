@@ -22,4 +22,4 @@ def with_label_noise(split: Split, p: float, num_classes: int, seed: int) -> Spl
     if p == 0:
         return split
     noisy = flip_labels(split.orig_label.numpy(), p, num_classes, seed)
-    return Split(x=split.x, label=torch.as_tensor(noisy), orig_label=split.orig_label, index=split.index)
+    return split.with_labels(torch.as_tensor(noisy))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Dataset, Split
+from .base import DATASETS, Dataset, Split
 
 
 def _positive_channel(rng: np.random.Generator, mu: np.ndarray, a: float) -> np.ndarray:
@@ -47,6 +47,7 @@ def generate(
     return x.astype(np.float32), y
 
 
+@DATASETS.register("synthetic-channels")
 def load(
     root=None,
     *,

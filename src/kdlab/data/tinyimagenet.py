@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz
-from .base import Dataset, Split, channel_stats
+from .base import DATASETS, Dataset, Split, channel_stats, normalize_spec
 
 SIZE = 64
 
@@ -60,6 +60,7 @@ def _cache_path(root: Path, files: list[tuple[Path, int]]) -> Path:
     return base / f"tinyimagenet-{h.hexdigest()[:16]}.npz"
 
 
+@DATASETS.register("tinyimagenet")
 def load(root) -> Dataset:
     if root is None:
         raise DataError("tinyimagenet needs data.root: the tiny-imagenet-200 folder")
@@ -84,9 +85,9 @@ def load(root) -> Dataset:
         }
         write_npz(cache, **arrays)
     train_split = Split.from_numpy(arrays["x_train"], arrays["y_train"])
-    mean, std = channel_stats(train_split.x)
+    mean, std = channel_stats(train_split.inputs)
     return Dataset(
         name="tinyimagenet", num_classes=len(wnids), train=train_split,
         test=Split.from_numpy(arrays["x_test"], arrays["y_test"], start_index=len(train)),
-        mean=mean, std=std, augment="crop_flip", crop_padding=8,
+        transforms=[{"name": "crop_flip", "padding": 8}, normalize_spec(mean, std)],
     )

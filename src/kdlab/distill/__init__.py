@@ -1,1 +1,1 @@
-"""Distillation: losses, the loss-weight schedule (switching), and teachers."""
+"""Distillation: the objective (scheduled named loss terms), the switch schedule, and teachers."""

@@ -1,8 +1,11 @@
-"""Teachers: a finished run, fixed in eval mode without gradients.
+"""Teachers: fixed models in eval mode, without gradients, called on batches.
 
-Offline: one checkpoint (the final one, or an early-stopped epoch). Online (our reading of P2): at
-student epoch t (1-based) the teacher is its checkpoint of epoch min(ceil(t * r), last), with
-r = teacher epochs / student epochs; where that epoch was not kept, the nearest earlier one.
+- `Teacher(module)`: any module, as given.
+- `RunTeacher`: the teacher of a finished run directory. Offline: one checkpoint (the final one, or
+  an early-stopped epoch). Online (our reading of P2): at student epoch t (1-based) the teacher is
+  its checkpoint of epoch min(ceil(t * r), last), with r = teacher epochs / student epochs; where
+  that epoch was not kept, the nearest earlier one. Its architecture is rebuilt from the run's
+  config, or given as a module when the run's model was itself given as an object.
 """
 
 from __future__ import annotations
@@ -11,30 +14,49 @@ import math
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..config import TeacherConfig
 from ..errors import RunError
-from ..models import build_model
-from ..train.checkpoint import load_weights
-from ..train.rundir import RunDir
+from ..models import build_model, logits_of
+from ..records import RunDir, load_weights
 
 
 class Teacher:
     """A fixed model in eval mode, without gradients."""
 
-    def __init__(self, model: torch.nn.Module):
+    run: RunDir | None = None
+
+    def __init__(self, model: nn.Module):
         self.model = model.eval().requires_grad_(False)
 
     @torch.no_grad()
-    def logits(self, x: torch.Tensor, student_epoch: int) -> torch.Tensor:
-        return self.model(x)
+    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int) -> torch.Tensor:
+        return logits_of(self.model, batch)
+
+    def epoch_for(self, student_epoch: int) -> int | None:
+        return None
+
+
+def run_model(run: RunDir, num_classes: int, input_shape: tuple[int, ...], model: nn.Module | None = None) -> nn.Module:
+    """The architecture of a run: `model` when given, else rebuilt from the run's saved config."""
+    if model is not None:
+        return model
+    cfg = run.config()
+    if cfg.model.object is not None:
+        raise RunError(f"run {run.root} trained a model given as an object ({cfg.model.name}); kdlab cannot rebuild it: "
+                       f"pass the module, e.g. kdlab.load_run('{run.root}', model={cfg.model.name}(...))")
+    return build_model(cfg.model.name, num_classes, input_shape, cfg.model.options)
 
 
 class RunTeacher(Teacher):
     """The teacher of a finished run directory: one checkpoint, or its checkpoint sequence (online)."""
 
-    def __init__(self, cfg: TeacherConfig, num_classes: int, input_shape: tuple[int, ...], device: torch.device):
+    def __init__(self, cfg: TeacherConfig, num_classes: int, input_shape: tuple[int, ...], device: torch.device,
+                 model: nn.Module | None = None):
         self.cfg = cfg
+        if cfg.run is None:
+            raise RunError("this run's teacher was given as a module (teacher.object); pass the same module again")
         self.run = RunDir(Path(cfg.run))
         if not self.run.root.is_dir():
             raise RunError(f"teacher run {cfg.run} does not exist; teacher.run must name a finished run directory")
@@ -45,7 +67,7 @@ class RunTeacher(Teacher):
                 f"{tuple(info['input_shape'])}; the student's data has {num_classes} classes and inputs {tuple(input_shape)}"
             )
         run_cfg = self.run.config()
-        super().__init__(build_model(run_cfg.model.name, num_classes, input_shape, run_cfg.model.options).to(device))
+        super().__init__(run_model(self.run, num_classes, input_shape, model).to(device))
         self.epochs = self.run.checkpoint_epochs()
         self.last_epoch = run_cfg.train.epochs if cfg.checkpoint == "final" else cfg.checkpoint
         self.loaded: Path | None = None
@@ -72,6 +94,8 @@ class RunTeacher(Teacher):
 
     def epoch_for(self, student_epoch: int) -> int:
         """The teacher checkpoint epoch used at 1-based student epoch t (online distillation)."""
+        if not self.cfg.online:
+            return self.last_epoch
         wanted = min(math.ceil(student_epoch * self.cfg.epoch_ratio), self.last_epoch)
         earlier = [e for e in self.epochs if e <= wanted]
         return earlier[-1] if earlier else self.epochs[0]
@@ -81,7 +105,7 @@ class RunTeacher(Teacher):
             load_weights(path, self.model)
             self.loaded = path
 
-    def logits(self, x: torch.Tensor, student_epoch: int) -> torch.Tensor:
+    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int) -> torch.Tensor:
         if self.cfg.online:
             self._load(self.run.weights_path(self.epoch_for(student_epoch)))
-        return super().logits(x, student_epoch)
+        return super().logits(batch, student_epoch)

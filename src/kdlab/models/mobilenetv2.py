@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import MODELS, image_channels
+
 # (expansion, channels, blocks, stride) per stage, as in the paper.
 STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
@@ -48,3 +50,9 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+@MODELS.register("mobilenetv2")
+def mobilenetv2(num_classes: int, input_shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
+    c = image_channels("mobilenetv2", input_shape)
+    return MobileNetV2(num_classes, c, input_size=input_shape[-1], width=width)

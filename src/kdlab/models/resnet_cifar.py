@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import MODELS, image_channels
+
 
 class PreActBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
@@ -47,3 +49,14 @@ class CifarResNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn(self.blocks(self.stem(x))))
         return self.fc(x.mean(dim=(2, 3)))
+
+
+def _registered(depth: int):
+    def build(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+        return CifarResNetV2(depth, num_classes, image_channels(f"resnet{depth}", input_shape))
+
+    return build
+
+
+for _depth in (20, 32, 44, 56, 110):
+    MODELS.register(f"resnet{_depth}")(_registered(_depth))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import MODELS, image_channels
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -64,3 +66,13 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.stages(self.stem(x)).mean(dim=(2, 3)))
+
+
+@MODELS.register("resnet18")
+def resnet18(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, image_channels("resnet18", input_shape))
+
+
+@MODELS.register("resnet50")
+def resnet50(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, image_channels("resnet50", input_shape))

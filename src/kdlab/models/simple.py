@@ -8,6 +8,9 @@ import math
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+from .base import MODELS
+
 
 class MLP(nn.Module):
     def __init__(self, in_features: int, hidden: list[int], num_classes: int):
@@ -51,3 +54,22 @@ class ChannelLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.einsum("nkd,kd->nk", x, self.weight)
         return out + self.bias if self.bias is not None else out
+
+
+@MODELS.register("mlp")
+def mlp(num_classes: int, input_shape: tuple[int, ...], hidden: list[int] = (256,)) -> nn.Module:
+    return MLP(math.prod(input_shape), list(hidden), num_classes)
+
+
+@MODELS.register("random_features")
+def random_features(num_classes: int, input_shape: tuple[int, ...], num_features: int = 5000) -> nn.Module:
+    return RandomFeatures(math.prod(input_shape), num_features, num_classes)
+
+
+@MODELS.register("channel_linear")
+def channel_linear(num_classes: int, input_shape: tuple[int, ...], bias: bool = False) -> nn.Module:
+    if len(input_shape) != 2 or input_shape[0] != num_classes:
+        raise ConfigError(
+            f"model 'channel_linear' needs inputs shaped (num_classes, D) = ({num_classes}, D), got {tuple(input_shape)}"
+        )
+    return ChannelLinear(num_classes, input_shape[1], bias)

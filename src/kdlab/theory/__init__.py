@@ -1,2 +1,2 @@
-"""P1's theory made runnable: the eigenspace view (§4.1), the gradient-space view (§4.2), and the
-probes and reports of their empirical checks (App. C.4, C.5)."""
+"""P1's theory made runnable: the eigenspace view (§4.1) and the gradient-space view (§4.2). Their
+reports (and those of the empirical checks, App. C.4 and C.5) are in kdlab.reports."""

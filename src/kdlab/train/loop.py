@@ -1,5 +1,8 @@
-"""The one training loop, for every kind of run: one-hot, KD, loss switching, online distillation.
+"""The one training loop, for every kind of run: one-hot, KD, any scheduled mix of loss terms, loss
+switching, online distillation; registered or user-given models, data and terms.
 
+It is four small parts over a `Session`: `setup` (build everything, write nothing), `train_epoch`,
+`evaluate_and_record` and `finish`; `train` strings them together with checkpoints and resume.
 Data lives on the training device; each epoch's order and augmentation come from a generator
 seeded by (seed, epoch), so an interrupted run resumes to the same result.
 """
@@ -7,6 +10,7 @@ seeded by (seed, epoch), so an interrupted run resumes to the same result.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
@@ -14,17 +18,17 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..data import Dataset, iterate_batches, load_dataset_for, to_unit_float
-from ..data.augment import crop_flip
+from ..data import Dataset, Pipeline, Split, iterate_batches, load_dataset_for
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher
-from ..io import read_jsonl, write_json, write_jsonl, write_npz, code_version
-from ..models import build_model, count_parameters
-from .checkpoint import load_state, load_weights, save_state, save_weights
+from ..errors import ConfigError
+from ..io import code_version, read_jsonl, write_json, write_jsonl, write_npz
+from ..losses import LossTerm, StepOutputs
+from ..models import build_model, count_parameters, logits_of
+from ..probes import Probe, build_probes, load_probe_states, save_probe_states
+from ..records import RunDir, load_state, load_weights, save_state, save_weights, write_predictions, write_start
 from .optim import build_optimizer, lr_at
-from .probes import build_probes, load_probe_states, save_probe_states
 from .progress import Progress
-from .rundir import RunDir, write_start
 
 EpochHook = Callable[[int, int], None]  # (finished 1-based epoch, global step)
 EVAL_BATCH = 1024
@@ -34,8 +38,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
         raise ConfigError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
     return torch.device(name)
 
@@ -44,84 +46,213 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-class Inputs:
-    """Turns stored inputs (uint8 images or floats) into the normalised float batches models see."""
-
-    def __init__(self, ds: Dataset, device: torch.device):
-        self.ds = ds
-        shape = (1, -1) + (1,) * (len(ds.input_shape) - 1)
-        self.mean = torch.tensor(ds.mean, device=device).view(shape) if ds.mean else None
-        self.std = torch.tensor(ds.std, device=device).view(shape) if ds.std else None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = to_unit_float(x)
-        x = (x - self.mean) / self.std if self.mean is not None else x
-        # channels_last makes convolutions faster on CPU (oneDNN) and on GPU tensor cores alike.
-        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return crop_flip(x, self.ds.crop_padding, generator) if self.ds.augment == "crop_flip" else x
-
-
-@torch.no_grad()
-def predict(model: nn.Module, inputs: Inputs, x: torch.Tensor) -> torch.Tensor:
-    """Logits of un-augmented inputs in eval mode, in batches."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(inputs(x[i : i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)]) if len(x) else None
-    model.train(was_training)
-    return out if out is not None else torch.zeros(0, 0)
-
-
 def to_device_format(model: nn.Module, device: torch.device, image_inputs: bool) -> nn.Module:
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if image_inputs else model
 
 
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    objective: Objective,
-    teacher: Teacher | None,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    step: int,
-    epoch: int,
-) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
-    """One optimisation step on a prepared batch; the teacher runs only while the KD term weighs.
-
-    The teacher goes first: run while the student's activations are held for backward, it was 1.3x
-    slower on CPU (benchmarks/train_step.py, 2 cores), its buffers no longer fitting freed memory.
-    """
-    teacher_logits = teacher.logits(x, epoch) if teacher is not None and objective.needs_teacher(step) else None
-    logits = model(x)
-    loss, terms = objective(logits, y, teacher_logits, step)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return logits.detach(), teacher_logits, terms
+@torch.no_grad()
+def predict(model: nn.Module, pipeline: Pipeline, split: Split) -> torch.Tensor:
+    """Logits of un-augmented inputs in eval mode, in batches."""
+    was_training = model.training
+    model.eval()
+    parts = [logits_of(model, pipeline.eval(split.batch(slice(i, i + EVAL_BATCH)))) for i in range(0, len(split), EVAL_BATCH)]
+    model.train(was_training)
+    return torch.cat(parts) if parts else torch.zeros(0, 0)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(1) == labels).double().mean().item() if len(labels) else float("nan")
 
 
-def record_predictions(run: RunDir, model: nn.Module, inputs: Inputs, ds: Dataset, epoch: int, step: int,
-                       test_logits: torch.Tensor) -> dict:
+@dataclass
+class Session:
+    """Everything one run trains with, and where it is."""
+
+    cfg: RunConfig
+    device: torch.device
+    data: Dataset  # on the device
+    pipeline: Pipeline
+    model: nn.Module
+    teacher: Teacher | None
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    probes: dict[str, Probe]
+    epoch: int = 0  # epochs done
+    step: int = 0
+    elapsed: float = 0.0
+    metrics: list[dict] = field(default_factory=list)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, -(-len(self.data.train) // self.cfg.train.batch_size))
+
+    def batches(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
+        """The epoch's training batches, shuffled and augmented from the epoch's own generator."""
+        gen = epoch_generator(self.cfg.seed, epoch)
+        train = self.data.train
+        for idx in iterate_batches(len(train), self.cfg.train.batch_size, gen):
+            yield self.pipeline.train(train.batch(idx.to(self.device)), gen)
+
+    def train_step(self, batch: dict[str, torch.Tensor], epoch: int):
+        """One optimisation step on a prepared batch; the teacher runs only while a teacher term weighs.
+
+        The teacher goes first: run while the student's activations are held for backward, it was 1.3x
+        slower on CPU (benchmarks/train_step.py, 2 cores), its buffers no longer fitting freed memory.
+        """
+        needs = self.teacher is not None and self.objective.needs_teacher(self.step)
+        teacher_logits = self.teacher.logits(batch, epoch) if needs else None
+        logits = logits_of(self.model, batch)
+        features, teacher_features = self.objective.features()
+        loss, terms = self.objective(StepOutputs(logits, batch, teacher_logits, features, teacher_features), self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return logits.detach(), teacher_logits, terms
+
+
+def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | None = None,
+          teacher: Teacher | None = None, teacher_model: nn.Module | None = None,
+          losses: dict[str, LossTerm] | None = None) -> Session:
+    """Build what `cfg` describes; writes nothing. Objects given here replace what it names:
+    `teacher` a fixed teacher, `teacher_model` the architecture of cfg.teacher.run's checkpoints."""
+    device = pick_device(cfg.train.device)
+    ds = load_dataset_for(cfg.data, given=data)
+    ds = ds.with_splits(train=ds.train.to(device), test=ds.test.to(device))
+    pipeline = Pipeline(ds.transforms, device)
+
+    torch.manual_seed(cfg.seed)
+    images = len(ds.input_shape) == 3
+    if model is None:
+        model = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options)
+    model = to_device_format(model, device, images)
+    objective = Objective(cfg.loss, losses).to(device)
+    if teacher is None and objective.uses_teacher:
+        teacher = RunTeacher(cfg.teacher, ds.num_classes, ds.input_shape, device, model=teacher_model)
+    if teacher is not None:
+        to_device_format(teacher.model, device, images)
+    sample = pipeline.eval(ds.train.batch(slice(0, 2)))
+    objective.attach(model, teacher.model if teacher is not None else None, sample)
+    params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, cfg.train)
+    probes = build_probes(cfg.record.probes, ds, model, cfg, pipeline)
+    return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes)
+
+
+def save_checkpoint(s: Session, run: RunDir) -> None:
+    save_weights(run.weights_path(s.epoch), s.model, {"epoch": str(s.epoch), "model": s.cfg.model.name})
+    if has_parameters(s.objective):
+        save_weights(run.objective_path(s.epoch), s.objective, {"epoch": str(s.epoch)})
+    save_probe_states(run.probes_state_path, s.probes)
+    save_state(run.state_path, {"epoch": s.epoch, "step": s.step, "elapsed": s.elapsed,
+                                "optimizer": s.optimizer.state_dict(), "rng": torch.get_rng_state()})
+
+
+def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
+    """Continue from the latest checkpoint, if there is one; drop metrics rows past it."""
+    if not run.state_path.is_file():
+        return
+    state = load_state(run.state_path)
+    s.epoch, s.step, s.elapsed = int(state["epoch"]), int(state["step"]), float(state["elapsed"])
+    load_weights(run.weights_path(s.epoch), s.model)
+    if has_parameters(s.objective):
+        load_weights(run.objective_path(s.epoch), s.objective)
+    s.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    load_probe_states(run.probes_state_path, s.probes, s.step)
+    s.metrics = [m for m in read_jsonl(run.metrics_path) if m["epoch"] <= s.epoch]
+    log(f"resuming {run.root} from epoch {s.epoch} (step {s.step})")
+
+
+def has_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def train_epoch(s: Session, bar: Progress) -> dict:
+    """One epoch of steps; returns the epoch's metrics row (training part)."""
+    t0 = time.perf_counter()
+    epoch = s.epoch
+    s.model.train()
+    sums: dict[str, torch.Tensor] = {}
+    correct = torch.zeros((), device=s.device)
+    seen = 0
+    lr = s.cfg.train.lr
+    for batch in s.batches(epoch):
+        lr = lr_at(s.step, s.cfg.train, s.steps_per_epoch)
+        for group in s.optimizer.param_groups:
+            group["lr"] = lr
+        logits, teacher_logits, terms = s.train_step(batch, epoch + 1)
+        for probe in s.probes.values():
+            probe.on_step(s.step, batch, logits, teacher_logits, s.model)
+        n = len(batch["label"])
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + v * n
+        correct += (logits.argmax(1) == batch["label"]).sum()
+        seen += n
+        s.step += 1
+        bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
+    s.elapsed += time.perf_counter() - t0
+    s.epoch = epoch + 1
+    row = {"epoch": s.epoch, "step": s.step, "lr": lr, "train_acc_augmented": correct.item() / seen,
+           "seconds": round(s.elapsed, 3)}
+    row.update({f"w_{name}": w for name, w in s.objective.weights(s.step - 1).items()})
+    row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
+    if s.teacher is not None and s.cfg.teacher is not None and s.cfg.teacher.online:
+        row["teacher_epoch"] = s.teacher.epoch_for(s.epoch)
+    return row
+
+
+def record_predictions(s: Session, run: RunDir, test_logits: torch.Tensor) -> dict:
     """Write predictions/step_<S>.npz (train un-augmented, eval mode; test as already predicted)."""
-    splits = {"train": ds.train, "test": ds.test}
-    logits = {"train": predict(model, inputs, ds.train.x), "test": test_logits}
-    field = lambda f: np.concatenate([f(s).cpu().numpy() for s in splits.values()])  # noqa: E731
-    write_npz(
-        run.prediction_path(step),
-        index=field(lambda s: s.index), label=field(lambda s: s.label), orig_label=field(lambda s: s.orig_label),
-        noisy=field(lambda s: s.noisy), logits=np.concatenate([logits[n].float().cpu().numpy() for n in splits]),
-        split=np.concatenate([np.full(len(s), name) for name, s in splits.items()]),
-        epoch=np.array(epoch), step=np.array(step),
-    )
-    acc = {f"{n}_acc": accuracy(logits[n], s.label) for n, s in splits.items()}
-    acc["train_acc_orig_labels"] = accuracy(logits["train"], ds.train.orig_label)
+    logits = {"train": predict(s.model, s.pipeline, s.data.train), "test": test_logits}
+    splits = {"train": s.data.train, "test": s.data.test}
+    arrays = {name: {"index": sp.index.cpu().numpy(), "label": sp.label.cpu().numpy(),
+                     "orig_label": sp.orig_label.cpu().numpy(), "logits": logits[name].float().cpu().numpy()}
+              for name, sp in splits.items()}
+    write_predictions(run.prediction_path(s.step), arrays, s.epoch, s.step)
+    acc = {f"{n}_acc": accuracy(logits[n], sp.label) for n, sp in splits.items()}
+    acc["train_acc_orig_labels"] = accuracy(logits["train"], s.data.train.orig_label)
     return acc
+
+
+def evaluate_and_record(s: Session, run: RunDir, row: dict) -> dict:
+    """Test accuracy and probe numbers into the row; predictions when due. Returns the accuracies
+    recorded with predictions ({} when none were due)."""
+    test_logits = predict(s.model, s.pipeline, s.data.test)
+    row["test_acc"] = accuracy(test_logits, s.data.test.label)
+    for probe in s.probes.values():
+        row.update(probe.epoch_metrics(s.model))
+    recorded = {}
+    if s.epoch % s.cfg.record.predictions_every_epochs == 0 or s.epoch == s.cfg.train.epochs:
+        recorded = record_predictions(s, run, test_logits)
+        row["recorded_step"] = s.step
+    s.metrics.append(row)
+    write_jsonl(run.metrics_path, s.metrics)
+    return recorded
+
+
+def finish(s: Session, run: RunDir, last_acc: dict) -> dict:
+    """Final weights, probe records and the summary (written last: it marks a finished run)."""
+    save_weights(run.final_weights, s.model, {"epoch": str(s.cfg.train.epochs), "model": s.cfg.model.name})
+    if has_parameters(s.objective):
+        save_weights(run.objective_path("final"), s.objective)
+    for name, probe in s.probes.items():
+        if state := probe.state():
+            write_npz(run.probe_record(name), **state)
+    if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
+        last_acc = record_predictions(s, run, predict(s.model, s.pipeline, s.data.test))
+    train = s.data.train
+    summary = {
+        "name": s.cfg.name, "seed": s.cfg.seed, "model": s.cfg.model.name, "dataset": s.data.name,
+        "epochs": s.cfg.train.epochs, "steps": s.step, "train_seconds": round(s.elapsed, 3),
+        "num_parameters": count_parameters(s.model), "config_hash": s.cfg.content_hash(),
+        "code_version": code_version(), "device": str(s.device),
+        "label_noise": s.cfg.data.label_noise, "noisy_train_samples": int(train.noisy.sum().item()),
+        **last_acc,
+        **({"probes": {n: p.summary(s.model) for n, p in s.probes.items()}} if s.probes else {}),
+    }
+    write_json(run.summary_path, summary)
+    return summary
 
 
 def train(
@@ -131,112 +262,30 @@ def train(
     progress: bool = True,
     hooks: Iterable[EpochHook] = (),
     log: Callable[[str], None] = print,
+    model: nn.Module | None = None,
+    data: Dataset | None = None,
+    teacher: Teacher | None = None,
+    teacher_model: nn.Module | None = None,
+    losses: dict[str, LossTerm] | None = None,
 ) -> dict:
     """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes."""
-    device = pick_device(cfg.train.device)
-    ds = load_dataset_for(cfg.data)
-    train_split, test_split = ds.train.to(device), ds.test.to(device)
-    ds = ds.with_splits(train=train_split, test=test_split)
-    inputs = Inputs(ds, device)
-
-    torch.manual_seed(cfg.seed)
-    images = len(ds.input_shape) == 3
-    model = to_device_format(build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options), device, images)
-    objective = Objective(cfg.loss)
-    teacher = None
-    if cfg.loss.uses_kd:
-        teacher = RunTeacher(cfg.teacher, ds.num_classes, ds.input_shape, device)
-        to_device_format(teacher.model, device, images)
-    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.train)
-    probes = build_probes(cfg.record.probes, ds, model, cfg, inputs)
-    write_start(run, cfg, ds.num_classes, ds.input_shape, count_parameters(model))
-
-    steps_per_epoch = max(1, -(-len(train_split) // cfg.train.batch_size))
-    start_epoch, step, elapsed = 0, 0, 0.0
-    metrics = read_jsonl(run.metrics_path)
-    if run.state_path.is_file():
-        state = load_state(run.state_path)
-        start_epoch, step, elapsed = int(state["epoch"]), int(state["step"]), float(state["elapsed"])
-        load_weights(run.weights_path(start_epoch), model)
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        load_probe_states(run.probes_state_path, probes, step)
-        metrics = [m for m in metrics if m["epoch"] <= start_epoch]
-        log(f"resuming {run.root} from epoch {start_epoch} (step {step})")
-    else:
-        metrics = []
-
-    bar = Progress(cfg.name, total=cfg.train.epochs * steps_per_epoch, done=step, enabled=progress)
+    s = setup(cfg, model=model, data=data, teacher=teacher, teacher_model=teacher_model, losses=losses)
+    teacher_run = s.teacher.run.root if s.teacher is not None and s.teacher.run is not None else None
+    write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
+                {"dataset": s.data.name, "transforms": s.data.transforms,
+                 "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds})
+    resume(s, run, log)
+    bar = Progress(cfg.name, total=cfg.train.epochs * s.steps_per_epoch, done=s.step, enabled=progress)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display
-        for epoch in range(start_epoch, cfg.train.epochs):
-            t0 = time.perf_counter()
-            gen = epoch_generator(cfg.seed, epoch)
-            model.train()
-            sums: dict[str, torch.Tensor] = {}
-            correct = torch.zeros((), device=device)
-            seen = 0
-            for idx in iterate_batches(len(train_split), cfg.train.batch_size, gen):
-                idx = idx.to(device)
-                x = inputs(inputs.augment(train_split.x[idx], gen))
-                y = train_split.label[idx]
-                lr = lr_at(step, cfg.train, steps_per_epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                logits, teacher_logits, terms = train_step(model, optimizer, objective, teacher, x, y, step, epoch + 1)
-                for probe in probes.values():
-                    probe.on_step(step, x, y, logits, teacher_logits, model)
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v * len(idx)
-                correct += (logits.argmax(1) == y).sum()
-                seen += len(idx)
-                step += 1
-                bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
-            elapsed += time.perf_counter() - t0
-
-            done = epoch + 1
-            w = objective.weights(step - 1)
-            row = {"epoch": done, "step": step, "lr": lr, "w_onehot": w.onehot, "w_kd": w.kd,
-                   "train_acc_augmented": correct.item() / seen, "seconds": round(elapsed, 3)}
-            row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
-            test_logits = predict(model, inputs, test_split.x)
-            row["test_acc"] = accuracy(test_logits, test_split.label)
-            for probe in probes.values():
-                row.update(probe.epoch_metrics(model))
-            if teacher is not None and cfg.teacher.online:
-                row["teacher_epoch"] = teacher.epoch_for(done)
-            last = done == cfg.train.epochs
-            if done % cfg.record.predictions_every_epochs == 0 or last:
-                last_acc = record_predictions(run, model, inputs, ds, done, step, test_logits)
-                row["recorded_step"] = step
-            metrics.append(row)
-            write_jsonl(run.metrics_path, metrics)
-            if done % cfg.record.checkpoint_every_epochs == 0 or last:
-                save_weights(run.weights_path(done), model, {"epoch": str(done), "model": cfg.model.name})
-                save_probe_states(run.probes_state_path, probes)
-                save_state(run.state_path, {"epoch": done, "step": step, "elapsed": elapsed,
-                                            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
+        while s.epoch < cfg.train.epochs:
+            row = train_epoch(s, bar)
+            last_acc = evaluate_and_record(s, run, row)
+            if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == cfg.train.epochs:
+                save_checkpoint(s, run)
             bar.set_postfix(test_acc=row["test_acc"])
             for hook in hooks:
-                hook(done, step)
+                hook(s.epoch, s.step)
     finally:
         bar.close()
-
-    save_weights(run.final_weights, model, {"epoch": str(cfg.train.epochs), "model": cfg.model.name})
-    for name, probe in probes.items():
-        if state := probe.state():
-            write_npz(run.probe_record(name), **state)
-    if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
-        last_acc = record_predictions(run, model, inputs, ds, cfg.train.epochs, step,
-                                      predict(model, inputs, test_split.x))
-    summary = {
-        "name": cfg.name, "seed": cfg.seed, "model": cfg.model.name, "dataset": ds.name,
-        "epochs": cfg.train.epochs, "steps": step, "train_seconds": round(elapsed, 3),
-        "num_parameters": count_parameters(model), "config_hash": cfg.content_hash(),
-        "code_version": code_version(), "device": str(device),
-        "label_noise": cfg.data.label_noise, "noisy_train_samples": int(train_split.noisy.sum().item()),
-        **last_acc,
-        **({"probes": {n: p.summary(model) for n, p in probes.items()}} if probes else {}),
-    }
-    write_json(run.summary_path, summary)
-    return summary
+    return finish(s, run, last_acc)

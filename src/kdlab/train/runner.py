@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..config import RunConfig
+from ..records import RunDir, claim
 from .loop import EpochHook, train
-from .rundir import RunDir, claim
 
 
 def run_config(
@@ -17,11 +17,13 @@ def run_config(
     progress: bool = True,
     hooks: Iterable[EpochHook] = (),
     log: Callable[[str], None] = print,
+    **objects: Any,
 ) -> tuple[RunDir, dict]:
+    """`objects` (model, data, teacher, losses) replace what the config names (see kdlab.fit)."""
     run, status = claim(cfg, out)
     if status == "finished":
         log(f"reusing finished run {run.root} (same resolved config)")
         return run, run.summary()
-    summary = train(cfg, run, progress=progress, hooks=hooks, log=log)
+    summary = train(cfg, run, progress=progress, hooks=hooks, log=log, **objects)
     log(f"trained {run.root} (test acc {100 * summary['test_acc']:.2f}%)")
     return run, summary

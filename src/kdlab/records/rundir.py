@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig, load_config
+from ..config import RunConfig, read_stored_config
 from ..errors import RunError
 from ..io import code_version, write_json, write_text
 
@@ -48,6 +48,11 @@ class RunDir:
     def weights_path(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.safetensors"
 
+    def objective_path(self, epoch: int | str) -> Path:
+        """Parameters of the loss terms (e.g. a FitNets regressor), kept beside the weights of `epoch`."""
+        return self.checkpoints / (f"objective_epoch_{epoch:04d}.safetensors" if isinstance(epoch, int)
+                                   else f"objective_{epoch}.safetensors")
+
     def prediction_path(self, step: int) -> Path:
         return self.predictions / f"step_{step}.npz"
 
@@ -66,9 +71,15 @@ class RunDir:
         return self.summary_path.is_file()
 
     def config(self) -> RunConfig:
+        """The config as saved: read by the schema alone, so a run of a model, dataset or loss term
+        that this process has not registered (given as an object, or a plugin) reads back too."""
         if not self.config_path.is_file():
             raise RunError(f"{self.root} is not a kdlab run directory (no config.yaml)")
-        return load_config(self.config_path)
+        return read_stored_config(self.config_path)
+
+    def uses_teacher(self) -> bool:
+        """Whether the run learnt from a teacher (recorded at its start)."""
+        return self.info().get("teacher_run") is not None
 
     def info(self) -> dict:
         if not self.info_path.is_file():
@@ -93,17 +104,31 @@ def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
         except Exception:  # an unreadable config: not ours to overwrite
             raise RunError(f"{run.root} holds a config.yaml kdlab cannot read; choose another name= or --out") from None
         if existing.content_hash() != cfg.content_hash():
-            raise RunError(
-                f"{run.root} already holds a run with a different config; choose another name= or --out, or remove it"
-            )
+            here, there = _flat(cfg.model_dump(mode="json")), _flat(existing.model_dump(mode="json"))
+            diff = [k for k in sorted(set(here) | set(there)) if here.get(k) != there.get(k)]
+            shown = ", ".join(f"{k}: {here.get(k)!r} here, {there.get(k)!r} there" for k in diff[:2])
+            raise RunError(f"{run.root} already holds a run with a different config ({shown}); "
+                           f"choose another name= or --out, or remove it")
         return run, ("finished" if run.finished else "resume")
     if run.root.exists() and any(run.root.iterdir()):
         raise RunError(f"{run.root} exists and is not a kdlab run directory; choose another name= or --out")
     return run, "new"
 
 
-def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int) -> None:
-    """Written once everything has loaded: a failed setup leaves no run directory behind."""
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int,
+                teacher_run: Path | None, extra: dict | None = None) -> None:
+    """Written once everything has loaded: a failed setup leaves no run directory behind.
+
+    run.json holds what readers need without the code that made the run: the model's and data's
+    names and shapes, the transforms, and the teacher as resolved (None when no teacher term weighs).
+    """
     if not run.config_path.is_file():
         write_text(run.config_path, cfg.to_yaml())
     write_json(run.info_path, {
@@ -118,5 +143,22 @@ def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tupl
         "input_shape": list(input_shape),
         "num_parameters": num_params,
         # the teacher as resolved when the run started (configs may name it relative to the cwd)
-        "teacher_run": str(Path(cfg.teacher.run).resolve()) if cfg.teacher is not None else None,
+        "teacher_run": str(Path(teacher_run).resolve()) if teacher_run is not None else None,
+        **(extra or {}),
     })
+
+
+def discover_runs(root: Path, exclude: Path | None = None) -> dict[str, RunDir]:
+    """Every run directory (a folder with config.yaml) under `root`, named by its path relative to
+    root; folders inside `exclude` (e.g. a report's own output) are left out."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"{root} is not a folder; give a folder that holds run directories")
+    skip = exclude.resolve() if exclude is not None else None
+    found = {}
+    for cfg_path in sorted(root.rglob("config.yaml")):
+        folder = cfg_path.parent
+        if skip is not None and (folder.resolve() == skip or skip in folder.resolve().parents):
+            continue
+        found[str(folder.relative_to(root)) if folder != root else folder.name] = RunDir(folder)
+    return found

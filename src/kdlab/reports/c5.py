@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis import analyze_runs
+from ..analysis.figures import plot_main
 from ..io import read_jsonl
-from ..plan import REPORTS, run_dirs
+from ..plotting import plt, save_figure
+from ..records import RunDir
+from .base import REPORTS, Report, Table, runs_named
 
 FRACTIONS = ("constructive_onehot", "constructive_kd", "sign_rule_onehot", "sign_rule_kd")
 
@@ -19,17 +23,14 @@ def mean_over_steps(rows: list[dict], key: str) -> float | None:
 
 
 @REPORTS.register("c5")
-def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student") -> dict:
-    from ..analysis import analyze_runs
-    from ..analysis.figures import plt, save_figure, plot_main
-
-    r = run_dirs({"teacher": teacher, "student": student}, runs)
+def c5_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", student: str = "student") -> Report:
+    r = runs_named({"teacher": teacher, "student": student}, runs)
     summary = {role: rd.summary() for role, rd in r.items()}
     metrics = {role: read_jsonl(rd.metrics_path) for role, rd in r.items()}
     cos = {role: np.array(summary[role]["probes"]["channel_alignment"]["channel_cos"]) for role in r}
     fractions = {role: {k: mean_over_steps(metrics[role], k) for k in FRACTIONS} for role in r}
 
-    figures = r["student"].figures
+    figures = Path(out)
     k = len(cos["teacher"])
     fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
     ax.bar(np.arange(k) - 0.2, cos["teacher"], 0.4, label="teacher")
@@ -56,10 +57,9 @@ def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student
         "teacher_cos": cos["teacher"].tolist(), "student_cos": cos["student"].tolist(),
         "classes_student_better_aligned": int((cos["student"] > cos["teacher"]).sum()),
         "num_classes": k,
-        "figures": [str(p) for p in paths],
     }
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
-    result["table"] = [
+    rows = [
         ["train accuracy %", pct(result["teacher_train_acc"]), pct(result["student_train_acc"]), ""],
         ["test accuracy %", pct(result["teacher_test_acc"]), pct(result["student_test_acc"]), ""],
         ["constructive updates % (our rule)", pct(result["constructive_onehot"]), pct(result["constructive_kd"]), "one-hot 73.22 / KD 97.77 (P1's rule)"],
@@ -67,5 +67,6 @@ def c5_report(runs, out: Path, teacher: str = "teacher", student: str = "student
         ["mean cos(w_k, mu*_k)", f"{cos['teacher'].mean():.4f}", f"{cos['student'].mean():.4f}",
          f"student better on {result['classes_student_better_aligned']}/{k} classes"],
     ]
-    result["columns"] = ["C.5", "teacher (one-hot)", "student (KD)", "P1"]
-    return result
+    table = Table("P1 App. C.5: teacher and self-distilled student on synthetic channels",
+                  ["C.5", "teacher (one-hot)", "student (KD)", "P1"], rows, paths)
+    return Report("c5", tables=[table], data=result)

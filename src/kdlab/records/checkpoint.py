@@ -1,4 +1,4 @@
-"""Weights as safetensors (no pickle code can run on load); the training state as a tensors-only
+"""Checkpoints. Weights as safetensors (no pickle code can run on load); the training state as a tensors-only
 torch file read back with weights_only=True."""
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plan import REPORTS, run_dirs
+from ..plotting import figure_grid, save_figure
+from ..records import RunDir
+from .base import REPORTS, Report, Table, runs_named
 
 
 def progress(p: np.ndarray) -> np.ndarray:
@@ -34,11 +36,9 @@ def pair_stats(traj: np.ndarray, i: int, j: int, level: float) -> dict:
 
 
 @REPORTS.register("c4")
-def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student", pairs: int = 15,
-              top: int = 15, bottom: list[int] = (20, 60), level: float = 0.9, seed: int = 0) -> dict:
-    from ..analysis.figures import figure_grid, save_figure
-
-    r = run_dirs({"teacher": teacher, "student": student}, runs)
+def c4_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", student: str = "student", pairs: int = 15,
+              top: int = 15, bottom: list[int] = (20, 60), level: float = 0.9, seed: int = 0) -> Report:
+    r = runs_named({"teacher": teacher, "student": student}, runs)
     traj = {}
     for role, rd in r.items():
         with np.load(rd.probe_record("eigen_projections")) as z:
@@ -62,14 +62,14 @@ def c4_report(runs, out: Path, teacher: str = "teacher", student: str = "student
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
     fig.suptitle(r"trajectories of $\|(W_t - W_0) v\|$: top direction (x) vs bottom direction (y); $\star$ = final", fontsize=9)
-    figure = save_figure(fig, r["student"].figures / "c4_eigen_trajectories.png")
-    return {
+    figure = save_figure(fig, Path(out) / "c4_eigen_trajectories.png")
+    data = {
         "pairs": rows, "faster": int(faster), "exaggerated": int(exaggerated), "num_pairs": pairs,
         "teacher_test_acc": r["teacher"].summary()["test_acc"], "student_test_acc": r["student"].summary()["test_acc"],
-        "figures": [str(figure)],
-        "columns": ["C.4", "count", "P1"],
-        "table": [[f"pairs where the student reaches {int(level * 100)}% of its final top value sooner", f"{faster}/{pairs}", "15/15 linear, 13/15 MLP"],
+    }
+    table = Table("P1 App. C.4: eigen-trajectories of teacher and student", ["C.4", "count", "P1"], [[f"pairs where the student reaches {int(level * 100)}% of its final top value sooner", f"{faster}/{pairs}", "15/15 linear, 13/15 MLP"],
                   ["pairs where the student's top-vs-bottom bias is larger", f"{exaggerated}/{pairs}", ""],
                   ["test accuracy % teacher / student",
                    f"{100 * r['teacher'].summary()['test_acc']:.2f} / {100 * r['student'].summary()['test_acc']:.2f}", ""]],
-    }
+                  [figure])
+    return Report("c4", tables=[table], data=data)

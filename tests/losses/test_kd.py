@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdlab.distill.losses import kd_loss, kl_divergence
+from kdlab.losses import kd_loss, kl_divergence
 
 
 def _softmax(z):

@@ -14,20 +14,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..complexity import empirical_ntk, onehot_targets, soft_targets, supervision_complexity
+from ..complexity.runs import KernelData, run_model
 from ..distill.teachers import RunTeacher
-from ..plan import REPORTS, runs_of
-from .ntk import empirical_ntk
-from .runs import KernelData, run_model
-from .supervision import onehot_targets, soft_targets, supervision_complexity
+from ..records import RunDir
+from .base import REPORTS, Report, Table, runs_of
 
 
-def _supervision(cfg, data, theta, cache: dict) -> dict:
+def _supervision(run: RunDir, data, theta, cache: dict) -> dict:
     """Adjusted complexity of what the student trained on. The teacher's checkpoints are chosen by
     RunTeacher, as in the training loop; scores are cached per (teacher run, checkpoint, tau)."""
-    if not cfg.loss.uses_kd:
+    if not run.uses_teacher():
         return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
+    cfg = run.config()
     teacher = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
-    tau = cfg.loss.temperature
+    tau = cfg.loss.distill_temperature
 
     def checkpoint(student_epoch: int):
         return teacher.epoch_for(student_epoch) if cfg.teacher.online else cfg.teacher.checkpoint
@@ -35,7 +36,7 @@ def _supervision(cfg, data, theta, cache: dict) -> dict:
     def score(student_epoch: int) -> float:
         key = (str(teacher.run.root), checkpoint(student_epoch), tau)
         if key not in cache:
-            logits = teacher.logits(data.x, student_epoch)
+            logits = teacher.logits(data.batch, student_epoch)
             cache[key] = supervision_complexity(theta, soft_targets(logits, tau))["adjusted"]
         return cache[key]
 
@@ -48,8 +49,8 @@ def _supervision(cfg, data, theta, cache: dict) -> dict:
 
 
 @REPORTS.register("online_vs_offline")
-def online_vs_offline_report(runs, out: Path, teacher: str = "teacher", students: dict | None = None,
-                             n: int = 256) -> dict:
+def online_vs_offline_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", students: dict | None = None,
+                             n: int = 256) -> Report:
     students = students or {"no KD": "onehot", "offline KD": "offline", "early-stopped KD": "early", "online KD": "online"}
     (te_run,) = runs_of(teacher, runs)
     groups = {label: runs_of(base, runs) for label, base in students.items()}
@@ -60,7 +61,7 @@ def online_vs_offline_report(runs, out: Path, teacher: str = "teacher", students
     rows, result = [], {"n": len(data.x), "kernel": f"{first.config().model.name} at initialisation", "students": {}}
     for label, members in groups.items():
         accs = np.array([m.summary()["test_acc"] for m in members])
-        sup = _supervision(members[0].config(), data, theta, cache)
+        sup = _supervision(members[0], data, theta, cache)
         result["students"][label] = {"runs": [str(m.root) for m in members], "test_acc": accs.tolist(),
                                      "mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
                                      "supervision": sup}
@@ -68,6 +69,6 @@ def online_vs_offline_report(runs, out: Path, teacher: str = "teacher", students
         rows.append([label, str(len(accs)), f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", f"{sup['adjusted']:.4f}"])
     result["teacher_test_acc"] = te_run.summary()["test_acc"]
     rows.insert(0, ["teacher", "1", f"{100 * result['teacher_test_acc']:.2f}", ""])
-    result["columns"] = ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"]
-    result["table"] = rows
-    return result
+    table = Table(f"Online vs offline distillation (P2), complexity under {result['kernel']}, n = {result['n']}",
+                  ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"], rows)
+    return Report("online_vs_offline", tables=[table], data=result)

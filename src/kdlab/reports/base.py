@@ -1,0 +1,146 @@
+"""One contract for every report.
+
+A report is a function registered by name. It takes the runs it reads (a mapping from names to run
+directories; empty for the theory reports), an output folder and its own options; it writes its
+figures into that folder and returns a `Report`: tables, figures and JSON-able data.
+`make_report` then writes `<name>.json`, `<name>.md` and a self-contained `<name>.html` beside them.
+`kdlab report`, the reports a plan names and the theory commands all go through it.
+
+    from kdlab.reports import REPORTS, Report, Table
+
+    @REPORTS.register("mine")
+    def mine(runs, out, metric: str = "test_acc") -> Report:
+        rows = [[name, f"{run.summary()[metric]:.4f}"] for name, run in runs.items()]
+        return Report("mine", tables=[Table("my metric", ["run", metric], rows)])
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..io import code_version, write_json, write_text
+from ..records import RunDir
+from ..registry import Registry
+
+REPORTS = Registry("report", context=("runs", "out"), package="kdlab.reports")
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    figures: list[Path] = field(default_factory=list)  # shown right after the table
+
+
+@dataclass
+class Report:
+    name: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # the numbers, for --json and <name>.json
+    note: str = ""  # one line under the title
+
+    def all_figures(self) -> list[Path]:
+        """Every figure once: the tables' own, then the report's."""
+        seen = [Path(f) for t in self.tables for f in t.figures]
+        return seen + [Path(f) for f in self.figures if Path(f) not in seen]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **self.data, "figures": [str(p) for p in self.all_figures()],
+                "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables]}
+
+
+def make_report(name: str, runs: dict[str, RunDir], out: str | Path, **options: Any) -> Report:
+    """Build the report `name` over `runs` into `out` and write its JSON, Markdown and HTML there."""
+    out = Path(out)
+    report = REPORTS.build(name, options, runs=runs, out=out)
+    if not isinstance(report, Report):
+        raise TypeError(f"report '{name}' returned {type(report).__name__}, not a kdlab.reports.Report")
+    meta = f"{report.note + '; ' if report.note else ''}kdlab {code_version()}; {time.strftime('%Y-%m-%d %H:%M')}"
+    html_path, md_path, json_path = (out / f"{name}.{ext}" for ext in ("html", "md", "json"))
+    write_text(html_path, render_html(report, meta))
+    write_text(md_path, render_markdown(report, meta, out))
+    report.data.update({"html": str(html_path), "markdown": str(md_path), "json": str(json_path)})
+    write_json(json_path, report.to_json())
+    return report
+
+
+def runs_named(roles: dict[str, str], runs: dict[str, RunDir]) -> dict[str, RunDir]:
+    """The run directories a report names (role -> run name), with a clear error for a missing one."""
+    missing = [n for n in roles.values() if n not in runs]
+    if missing:
+        raise ConfigError(f"the report names run '{missing[0]}', not among its runs: {', '.join(runs) or 'none'}")
+    return {role: runs[n] for role, n in roles.items()}
+
+
+def runs_of(base: str, runs: dict[str, RunDir]) -> list[RunDir]:
+    """The runs a report names by base name: the run itself, or its per-seed expansions (<base>_s<seed>)."""
+    found = [rd for name, rd in runs.items()
+             if name == base or (name.startswith(f"{base}_s") and name[len(base) + 2:].isdigit())]
+    if not found:
+        raise ConfigError(f"the report names run '{base}', not among its runs: {', '.join(runs) or 'none'}")
+    return found
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
+.meta{color:#666;font-size:13px}"""
+
+
+def render_html(report: Report, meta: str) -> str:
+    """One self-contained page: tables, then every figure embedded as a data URI."""
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>kdlab {e(report.name)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>kdlab report: {e(report.name)}</h1>", f"<p class='meta'>{e(meta)}</p>"]
+    def img(f) -> str:
+        data = base64.b64encode(Path(f).read_bytes()).decode()
+        return f"<img alt='{e(Path(f).stem)}' src='data:image/png;base64,{data}'>"
+
+    for t in report.tables:
+        parts.append(f"<h2>{e(t.title)}</h2>")
+        if t.rows:
+            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in t.columns) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in t.rows]
+            parts.append("</table>")
+        else:
+            parts.append("<p>No runs of this kind were found.</p>")
+        parts += [img(f) for f in t.figures]
+    own = {Path(f) for t in report.tables for f in t.figures}
+    parts += [img(f) for f in report.figures if Path(f) not in own]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(report: Report, meta: str, out: Path) -> str:
+    def link(f) -> str:
+        p = Path(f)
+        return f"![{p.stem}]({p.relative_to(out) if p.is_relative_to(out) else p})"
+
+    lines = [f"# kdlab report: {report.name}", "", meta, ""]
+    for t in report.tables:
+        lines += [f"## {t.title}", ""]
+        if t.rows:
+            lines.append("| " + " | ".join(t.columns) + " |")
+            lines.append("|" + "---|" * len(t.columns))
+            lines += ["| " + " | ".join(str(v).replace("|", "/") for v in row) + " |" for row in t.rows]
+        else:
+            lines.append("No runs of this kind were found.")
+        lines.append("")
+        lines += [link(f) for f in t.figures] + ([""] if t.figures else [])
+    own = {Path(f) for t in report.tables for f in t.figures}
+    lines += [link(f) for f in report.figures if Path(f) not in own]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(value: Any) -> Any:
+    """Round-trip through JSON: numpy scalars and paths become plain values."""
+    return json.loads(json.dumps(value, default=str))

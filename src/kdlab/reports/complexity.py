@@ -1,0 +1,58 @@
+"""`complexity` (what `kdlab complexity` makes; P2): how complex a teacher's targets are for a
+student's NTK, over the teacher's checkpoints and temperatures, against the labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..complexity.runs import complexity_report
+from ..errors import ConfigError
+from ..plotting import plt, save_figure
+from ..records import RunDir
+from .base import REPORTS, Report, Table
+
+
+@REPORTS.register("complexity")
+def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = None, n: int = 256,
+               temperatures: list[float] = (1.0, 2.0, 4.0, 8.0), center: bool = False) -> Report:
+    """runs: {"teacher": RUN} and optionally {"student": RUN} (its NTK at init and trained); else
+    the NTK of `student_model` at initialisation."""
+    if "teacher" not in runs:
+        raise ConfigError("the complexity report needs a run named 'teacher'")
+    student = runs.get("student")
+    result = complexity_report(runs["teacher"].root, student_model, student.root if student else None, n=n,
+                               temperatures=temperatures, center=center)
+    tables = []
+    for kname, k in result["kernels"].items():
+        temps = list(k["teacher"])
+        epochs = [r["epoch"] for r in k["teacher"][temps[0]]]
+        rows = [[f"teacher epoch {e}", *(f"{k['teacher'][t][i]['adjusted']:.4f}" for t in temps)] for i, e in enumerate(epochs)]
+        rows.append(["labels (one-hot)", *([f"{k['labels']['adjusted']:.4f}"] * len(temps))])
+        tables.append(Table(f"Adjusted supervision complexity, {result['student_model']} NTK at {kname}, "
+                            f"n = {result['n']} (jitter {k['jitter']:.2e})", ["targets", *(f"tau = {t}" for t in temps)], rows))
+    figure = _figure(result, Path(out) / "complexity.png")
+    return Report("complexity", tables=tables, figures=[figure], data=result)
+
+
+def _figure(result: dict, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    styles = {"init": "-", "trained": "--"}
+    for kname, k in result["kernels"].items():
+        for i, (t, rows) in enumerate(k["teacher"].items()):
+            axes[0].plot([r["epoch"] for r in rows], [r["adjusted"] for r in rows], styles[kname], marker="o", ms=3,
+                         color=f"C{i}", label=f"teacher, tau={t} ({kname} NTK)")
+        axes[0].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
+        temps = [float(t) for t in k["teacher"]]
+        axes[1].plot(temps, [rows[-1]["adjusted"] for rows in k["teacher"].values()], styles[kname], marker="s",
+                     color="C0", label=f"last teacher checkpoint ({kname} NTK)")
+        axes[1].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
+    axes[0].set_xlabel("teacher epoch")
+    axes[0].set_ylabel("adjusted supervision complexity")
+    axes[0].set_title("Teacher targets over training", fontsize=9)
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel(r"temperature $\tau$")
+    axes[1].set_title("Temperature", fontsize=9)
+    for ax in axes:
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Supervision complexity for {result['student_model']}'s NTK, n = {result['n']}", fontsize=10)
+    return save_figure(fig, path)
