@@ -2,7 +2,8 @@
 
 Both train a resnet20 student from a resnet56 teacher (pure KD at T = 4, SGD-Nesterov) on
 CIFAR-shaped uint8 data with crop-and-flip augmentation, batch 128, fp32.
-  ours:      data kept as one tensor on the device, batched augmentation, channels_last, kdlab's train_step
+  ours:      kdlab's own loop (kdlab.train.loop.setup, Session.batches, Session.train_step): data kept as one
+             tensor on the device, batched augmentation, channels_last
   reference: a Dataset with per-sample transforms behind a DataLoader, eager, contiguous tensors
 Prints images/second of each and their ratio. Run: .venv/bin/python benchmarks/train_step.py
 """
@@ -18,13 +19,11 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from kdlab.config import LossConfig, TrainConfig
-from kdlab.data.base import Dataset, Split, iterate_batches
-from kdlab.distill.objective import Objective
+from kdlab.config import check_registered, validate
+from kdlab.data import from_tensors
 from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
-from kdlab.train.loop import Inputs, epoch_generator, to_device_format, train_step
-from kdlab.train.optim import build_optimizer
+from kdlab.train.loop import setup
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
@@ -34,28 +33,34 @@ def make_models(device):
     return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
 
 
+def _config(batch, device):
+    """Pure KD at T = 4 with SGD-Nesterov; data, student and teacher are given as objects."""
+    return check_registered(validate({
+        "data": {"name": "bench", "object": "bench"}, "model": {"name": "resnet20"},
+        "train": {"batch_size": batch, "lr": 0.05, "device": device.type},
+        "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 4.0}}}, "teacher": {"object": "resnet56"}}))
+
+
 def bench_ours(x, y, batch, steps, warmup, device) -> float:
+    """kdlab's own loop parts: Session.batches (on-device batched augmentation) and Session.train_step."""
     student, teacher_model = make_models(device)
-    ds = Dataset("bench", 100, Split(x, y, y, torch.arange(len(y))).to(device), Split(x[:1], y[:1], y[:1], torch.arange(1)),
-                 mean=MEAN, std=STD, augment="crop_flip", crop_padding=4)
-    inputs = Inputs(ds, device)
-    to_device_format(student, device, True)
-    teacher = Teacher(to_device_format(teacher_model, device, True))
-    objective = Objective(LossConfig(onehot_weight=0.0, kd_weight=1.0, temperature=4.0))
-    opt = build_optimizer(student.parameters(), TrainConfig(lr=0.05))
-    done, t0 = 0, None
+    data = from_tensors((x, y), (x[:1], y[:1]), name="bench",
+                        transforms=[{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}])
+    session = setup(_config(batch, device), model=student, data=data, teacher=Teacher(teacher_model))
+    done, t0, epoch = 0, None, 0
     while True:
-        gen = epoch_generator(0, done)
-        for idx in iterate_batches(len(ds.train), batch, gen, drop_last=True):
+        for b in session.batches(epoch):
+            if len(b["label"]) < batch:  # a short last batch: skip, as the reference's drop_last does
+                continue
             if done == warmup:
                 _sync(device)
                 t0 = time.perf_counter()
-            xb = inputs(inputs.augment(ds.train.x[idx.to(device)], gen))
-            train_step(student, opt, objective, teacher, xb, ds.train.label[idx.to(device)], done, 1)
+            session.train_step(b, 1)
             done += 1
             if done == warmup + steps:
                 _sync(device)
                 return steps * batch / (time.perf_counter() - t0)
+        epoch += 1
 
 
 class PerSampleCifar(torch.utils.data.Dataset):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from .config import RunConfig, check_registered, deep_merge, load_yaml, parse_override, validate
+from .config import RunConfig, check_registered, load_yaml, validate, with_overrides
 from .data import Dataset, as_dataset
 from .distill.teachers import Teacher, run_model
 from .errors import ConfigError, KdlabError
@@ -75,9 +75,7 @@ def _raw_config(config: RunConfig | Mapping | str | Path | None, overrides: Iter
         raw = load_yaml(config)
     else:
         raise ConfigError(f"config must be a RunConfig, a mapping or a YAML path, got {type(config).__name__}")
-    for o in overrides:
-        raw = deep_merge(raw, parse_override(o))
-    return raw
+    return with_overrides(raw, list(overrides))
 
 
 def fit(
@@ -104,10 +102,6 @@ def fit(
              (default 1). Config terms of other names keep their registered meaning.
     """
     raw = _raw_config(config, overrides)
-    if raw.get("preset"):  # presets are the command line's; keep one path for them
-        from .config import resolve
-
-        raw = resolve(raw).model_dump(mode="json")
     dataset = as_dataset(data) if data is not None else None
     if dataset is not None:
         raw["data"] = {**{k: v for k, v in (raw.get("data") or {}).items() if k in ("label_noise", "noise_seed", "train_size", "augment")},

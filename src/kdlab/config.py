@@ -278,7 +278,8 @@ def _format_error(err: ValidationError, model: type[BaseModel]) -> str:
     return f"config key '{loc}': {msg}" if loc else f"config: {msg}"
 
 
-def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
+def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
+    """The raw config with `key.sub=value` overrides, then its preset, merged in (not yet validated)."""
     merged = copy.deepcopy(raw)
     for o in overrides:
         merged = deep_merge(merged, parse_override(o))
@@ -290,7 +291,12 @@ def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
         switch = merged.get("loss", {}).get("switch")
         if isinstance(switch, dict) and "window" not in switch:
             switch["window"] = PRESET_SWITCH_WINDOW[preset]
-    return check_registered(validate(merged))
+    return merged
+
+
+def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
+    """A new run's config: overrides and preset merged, the schema, then the registries."""
+    return check_registered(validate(with_overrides(raw, overrides)))
 
 
 def validate(raw: dict[str, Any]) -> RunConfig:

@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from kdlab.config import resolve
 from kdlab.errors import ConfigError
 from kdlab.train.runner import run_config
+from tests.interrupt import Interrupt, stop_after
 
 BASE = {"data": {"name": "digits", "train_size": 192}, "train": {"epochs": 4, "batch_size": 64, "lr": 0.05},
         "record": {"predictions_every_epochs": 2, "checkpoint_every_epochs": 1}}
@@ -28,24 +29,13 @@ def _student(teacher, **record):
                     "teacher": {"run": str(teacher.root)}})
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _stop_after(epoch):
-    def hook(done, step):
-        if done == epoch:
-            raise Interrupt
-
-    return hook
-
 
 @pytest.mark.parametrize("checkpoint_every,stop_at", [(1, 2), (2, 3)])
 def test_regressor_is_checkpointed_and_resumes_bit_identically(tmp_path, teacher, checkpoint_every, stop_at):
     cfg = _student(teacher, checkpoint_every_epochs=checkpoint_every)
     whole, _ = run_config(cfg, tmp_path / "whole", **quiet)
     with pytest.raises(Interrupt):
-        run_config(cfg, tmp_path / "parts", hooks=[_stop_after(stop_at)], **quiet)
+        run_config(cfg, tmp_path / "parts", hooks=[stop_after(stop_at)], **quiet)
     parts, _ = run_config(cfg, tmp_path / "parts", **quiet)
 
     for name in ("final.safetensors", "objective_final.safetensors"):

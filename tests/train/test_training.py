@@ -8,6 +8,7 @@ from kdlab.config import resolve
 from kdlab.distill.teachers import RunTeacher
 from kdlab.records import RunDir
 from kdlab.train.runner import run_config
+from tests.interrupt import Interrupt, stop_after
 
 SMALL = {
     "data": {"name": "digits", "label_noise": 0.2, "train_size": 192},
@@ -31,17 +32,6 @@ def _student(teacher, **extra):
                     "teacher": {"run": str(teacher.root)}, **extra})
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _stop_after(epoch):
-    def hook(done, step):
-        if done == epoch:
-            raise Interrupt
-
-    return hook
-
 
 def _tensors(run: RunDir):
     return load_file(str(run.final_weights))
@@ -52,7 +42,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, teacher, checkpo
     cfg = _student(teacher, record={"predictions_every_epochs": 2, "checkpoint_every_epochs": checkpoint_every})
     whole, _ = run_config(cfg, tmp_path / "whole", **quiet)
     with pytest.raises(Interrupt):
-        run_config(cfg, tmp_path / "parts", hooks=[_stop_after(stop_at)], **quiet)
+        run_config(cfg, tmp_path / "parts", hooks=[stop_after(stop_at)], **quiet)
     parts, _ = run_config(cfg, tmp_path / "parts", **quiet)
 
     a, b = _tensors(whole), _tensors(parts)

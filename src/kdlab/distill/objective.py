@@ -37,11 +37,13 @@ class Objective(nn.Module):
         w = self.weights(step)
         return any(w[n] > 0 for n, t in self.terms.items() if t.needs_teacher)
 
+    def weighs_ever(self, name: str) -> bool:
+        return self.initial[name] > 0 or (self.switch is not None and self.switch.to == name)
+
     @property
     def uses_teacher(self) -> bool:
         """Whether a teacher term weighs at some step."""
-        return any(self.initial[n] > 0 or (self.switch is not None and self.switch.to == n)
-                   for n, t in self.terms.items() if t.needs_teacher)
+        return any(self.weighs_ever(n) for n, t in self.terms.items() if t.needs_teacher)
 
     def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor]) -> None:
         """Hook the submodules the terms read, and let terms shape themselves on a sample batch."""
@@ -50,7 +52,7 @@ class Objective(nn.Module):
         if not wanted["student"] and not wanted["teacher"]:
             return
         for role, model in (("student", student), ("teacher", teacher)):
-            if wanted[role]:
+            if wanted[role] and model is not None:
                 self.taps[role] = FeatureTap(model, wanted[role], role)
         was_training = student.training
         student.eval()
@@ -60,8 +62,9 @@ class Objective(nn.Module):
                 logits_of(teacher, sample)
         student.train(was_training)
         features = self.features()
-        for term in self.terms.values():
-            term.setup(*features)
+        for name, term in self.terms.items():
+            if self.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
+                term.setup(*features)
 
     def features(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The hooked outputs of the latest student and teacher forward passes."""

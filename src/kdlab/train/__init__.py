@@ -1,1 +1,1 @@
-"""The one training loop, its run directory, checkpoints and records."""
+"""The one training loop (set-up, epochs, evaluation and records, finish), optimizers, the runner."""
