@@ -142,3 +142,19 @@ def test_a_run_of_a_since_forgotten_registered_model_reads_back(tmp_path):
     assert RunDir(run.root).config().model.name == "scripted_linear"  # no longer registered: still read
     report = json.loads(_kdlab(tmp_path, "report", str(tmp_path), "--json"))
     assert report["runs"] == 1 and report["skipped"] == []
+
+
+def test_an_objective_of_your_own_terms_alone(tmp_path):
+    from kdlab.losses import LossTerm
+
+    class LabelSmoothing(LossTerm):
+        def forward(self, out):
+            return nn.functional.cross_entropy(out.logits, out.labels, label_smoothing=0.1)
+
+    run = kdlab.fit({"name": "ls", "data": {"train_size": 128}, "model": {"name": "mlp", "hidden": [16]},
+                     "train": {"epochs": 2, "batch_size": 32}}, losses={"smooth": LabelSmoothing()},
+                    out=tmp_path, progress=False, log=lambda s: None)
+    cfg = run.config()
+    assert list(cfg.loss.terms) == ["smooth"] and cfg.loss.terms["smooth"].term == "LabelSmoothing"
+    rows = [json.loads(line) for line in (run.root / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["w_smooth"] == 1.0 and rows[-1]["train_smooth"] > 0

@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from .config import RunConfig, check_registered, load_yaml, validate, with_overrides
+from .config import (LEGACY_LOSS_KEYS, RunConfig, check_registered, load_yaml, translate_legacy_loss, validate,
+                     with_overrides)
 from .data import Dataset, as_dataset
 from .distill.teachers import Teacher, run_model
 from .errors import ConfigError, KdlabError
@@ -113,15 +114,19 @@ def fit(
     given_teacher_terms: tuple[str, ...] = ()
     if losses:
         loss = dict(raw.get("loss") or {})
-        if "terms" not in loss and not any(k in loss for k in ("onehot_weight", "kd_weight")):
-            loss["terms"] = {}
-        loss = validate({"loss": loss}).loss.model_dump(mode="json")  # old keys become terms
+        if not loss.keys() & {"terms", *LEGACY_LOSS_KEYS}:
+            loss["terms"] = {}  # only the given terms, not the default one-hot
+        try:
+            loss = translate_legacy_loss(loss)
+        except ValueError as e:
+            raise ConfigError(f"config key 'loss': {e}") from None
+        terms = dict(loss["terms"])
         for name, term in losses.items():
             if not isinstance(term, LossTerm):
                 raise ConfigError(f"loss term '{name}' must be a kdlab.losses.LossTerm, got {type(term).__name__}")
-            weight = (loss["terms"].get(name) or {}).get("weight", 1.0)
-            loss["terms"][name] = {"term": type(term).__name__, "weight": weight, "object": fingerprint(term)}
-        raw["loss"] = loss
+            weight = (terms.get(name) or {}).get("weight", 1.0)
+            terms[name] = {"term": type(term).__name__, "weight": weight, "object": fingerprint(term)}
+        raw["loss"] = {**loss, "terms": terms}
         given_teacher_terms = tuple(n for n, t in losses.items() if t.needs_teacher)
     objects: dict[str, Any] = {"model": model, "data": dataset, "losses": dict(losses) if losses else None}
     if isinstance(teacher, Run):

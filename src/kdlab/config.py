@@ -85,6 +85,22 @@ class TermConfig(WithOptions):
 LEGACY_LOSS_KEYS = ("onehot_weight", "kd_weight", "temperature", "kd_scale")
 
 
+def translate_legacy_loss(raw: dict[str, Any]) -> dict[str, Any]:
+    """A loss section with `terms`; one without gets them from the older keys or their defaults."""
+    legacy = {k: raw[k] for k in LEGACY_LOSS_KEYS if k in raw}
+    if "terms" in raw:
+        if legacy:
+            raise ValueError(f"give loss.terms or the older keys ({', '.join(legacy)}), not both; "
+                             f"e.g. loss.terms.kd.temperature instead of loss.temperature")
+        return raw
+    rest = {k: v for k, v in raw.items() if k not in LEGACY_LOSS_KEYS}
+    return {**rest, "terms": {
+        "onehot": {"weight": legacy.get("onehot_weight", 1.0)},
+        "kd": {"weight": legacy.get("kd_weight", 0.0), "temperature": legacy.get("temperature", 4.0),
+               "scale": legacy.get("kd_scale", "t2")},
+    }}
+
+
 class LossConfig(Strict):
     """L(s) = sum over terms of weight(s) * term. The default: one-hot, with a KD term of weight 0
     ready for a switch."""
@@ -95,20 +111,7 @@ class LossConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _translate_legacy(cls, raw: Any) -> Any:
-        if not isinstance(raw, dict):
-            return raw
-        legacy = {k: raw[k] for k in LEGACY_LOSS_KEYS if k in raw}
-        if "terms" in raw:
-            if legacy:
-                raise ValueError(f"give loss.terms or the older keys ({', '.join(legacy)}), not both; "
-                                 f"e.g. loss.terms.kd.temperature instead of loss.temperature")
-            return raw
-        rest = {k: v for k, v in raw.items() if k not in LEGACY_LOSS_KEYS}
-        return {**rest, "terms": {
-            "onehot": {"weight": legacy.get("onehot_weight", 1.0)},
-            "kd": {"weight": legacy.get("kd_weight", 0.0), "temperature": legacy.get("temperature", 4.0),
-                   "scale": legacy.get("kd_scale", "t2")},
-        }}
+        return translate_legacy_loss(raw) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
     def _switch_names_a_term(self):

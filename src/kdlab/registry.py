@@ -32,7 +32,10 @@ def load_plugins() -> None:
         return
     _plugins_loaded = True
     for ep in entry_points(group=PLUGIN_GROUP):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as e:  # a broken plugin: name it, rather than a traceback from inside it
+            raise ConfigError(f"the kdlab plugin '{ep.name}' ({ep.value}) failed to load: {type(e).__name__}: {e}") from None
 
 
 class Registry:
