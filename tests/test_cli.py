@@ -145,8 +145,8 @@ def test_console_script_prints_no_traceback(tmp_path):
 
 
 def test_bad_option_values_and_missing_report_folder(tmp_path, capsys):
-    _fails(capsys, ["data", "inspect", "synthetic-channels", "num_train=abc"], "dataset 'synthetic-channels' cannot use options")
+    _fails(capsys, ["data", "inspect", "synthetic-channels", "num_train=abc"], "option 'num_train' of dataset 'synthetic-channels'")
     cfg = _write(tmp_path / "c.yaml", {**TINY, "model": {"name": "mlp", "hidden": "wide"}})
-    _fails(capsys, ["run", cfg, "--out", str(tmp_path / "runs")], "model 'mlp' cannot use options")
+    _fails(capsys, ["run", cfg, "--out", str(tmp_path / "runs")], "option 'hidden' of model 'mlp': Input should be a valid list")
     _fails(capsys, ["report", str(tmp_path / "nothing")], "is not a folder")
     assert not (tmp_path / "nothing").exists()

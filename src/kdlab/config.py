@@ -10,22 +10,40 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .values import Count, NonNegative, Positive, Seed
+
+# A run's name is its folder under --out: one safe path component.
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+RUN_NAME_RULE = ("a run name is one folder name: 1 to 128 letters, digits, '.', '_' or '-', "
+                 "starting with a letter or digit")
+
+
+def check_run_name(name: Any) -> str:
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(RUN_NAME_PATTERN, name):
+        raise ValueError(f"{RUN_NAME_RULE}; got {str(name)[:60]!r}")
+    return name
+
+
+RunName = Annotated[str, AfterValidator(check_run_name)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No NaN or infinity anywhere: no setting of kdlab means anything with them.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class WithOptions(BaseModel):
     """A named registry entry whose extra keys are the entry's own options, checked by the registry."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -36,7 +54,7 @@ class DataConfig(WithOptions):
     name: str = "digits"
     root: str | None = None
     label_noise: float = Field(0.0, ge=0.0, le=1.0)
-    noise_seed: int = 0  # fixed apart from the run seed, so teacher and students see the same flips
+    noise_seed: Seed = 0  # fixed apart from the run seed, so teacher and students see the same flips
     train_size: int | None = Field(None, ge=1)
     augment: Literal["auto", "none", "crop_flip"] = "auto"
     # Set by kdlab.fit when the dataset was given as an object: its content checksum (part of the
@@ -55,13 +73,13 @@ class TrainConfig(Strict):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(128, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.1, gt=0)
-    momentum: float = 0.9
+    lr: Positive = 0.1
+    momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0)
-    warmup_epochs: float = Field(0.0, ge=0)
-    decay_epochs: list[int] = []
-    decay_factor: float = 0.1
+    weight_decay: NonNegative = 5e-4
+    warmup_epochs: NonNegative = 0.0
+    decay_epochs: list[Count] = []
+    decay_factor: Positive = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -77,7 +95,7 @@ class TermConfig(WithOptions):
     """One named term of the objective; extra keys are the term's own options."""
 
     term: str | None = None  # the registered loss term; by default the entry's name
-    weight: float = Field(1.0, ge=0)
+    weight: NonNegative = 1.0
     object: str | None = None  # set by kdlab.fit for a term given as an object: its fingerprint
 
 
@@ -139,7 +157,7 @@ class TeacherConfig(Strict):
     run: str | None = None  # a finished run directory
     checkpoint: Literal["final"] | int = "final"  # or an epoch: the early-stopped teacher
     online: bool = False  # walk the teacher's checkpoint sequence (P2)
-    epoch_ratio: float = Field(1.0, gt=0)  # r = teacher epochs / student epochs
+    epoch_ratio: Positive = 1.0  # r = teacher epochs / student epochs
     # Set by kdlab.fit for a teacher given as a module without a run directory: its fingerprint.
     object: str | None = None
 
@@ -159,8 +177,8 @@ class RecordConfig(Strict):
 
 
 class RunConfig(Strict):
-    name: str = "run"
-    seed: int = 0
+    name: RunName = "run"
+    seed: Seed = 0
     preset: Literal["p1-cifar", "p1-tinyimagenet"] | None = None
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -254,9 +272,9 @@ def parse_override(text: str) -> dict:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override '{text}' has an empty key part")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
-        value = raw
+        value = parse_yaml(raw, f"override '{key}'") if raw != "" else ""
+    except ConfigError:
+        value = raw  # not YAML: the text as it is
     for part in reversed(key.split(".")):
         value = {part: value}
     return value
@@ -276,9 +294,15 @@ def _format_error(err: ValidationError, model: type[BaseModel]) -> str:
             if parent is None:
                 break
         valid = ", ".join(parent.model_fields) if parent else "see the docs"
-        return f"unknown config key '{loc}'; valid keys here: {valid}"
+        return one_line(f"unknown config key '{loc}'; valid keys here: {valid}")
     msg = first["msg"].removeprefix("Value error, ")
-    return f"config key '{loc}': {msg}" if loc else f"config: {msg}"
+    return one_line(f"config key '{loc}': {msg}" if loc else f"config: {msg}")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """An error message as one line of bounded length (it may quote the user's input)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
@@ -291,7 +315,8 @@ def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, 
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset '{preset}'; known: {', '.join(PRESETS)}")
         merged = deep_merge(PRESETS[preset], merged)
-        switch = merged.get("loss", {}).get("switch")
+        loss = merged.get("loss")
+        switch = loss.get("switch") if isinstance(loss, dict) else None
         if isinstance(switch, dict) and "window" not in switch:
             switch["window"] = PRESET_SWITCH_WINDOW[preset]
     return merged
@@ -304,20 +329,79 @@ def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
 
 def validate(raw: dict[str, Any]) -> RunConfig:
     """The schema alone (no registry lookups): how a stored config is read back."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a run config is a mapping of config keys, got {type(raw).__name__}")
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_error(e, RunConfig)) from None
+    except RecursionError:
+        raise ConfigError("the config nests too deeply") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (the later would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(f"key '{key}' is given twice in one mapping (line {mark.line + 1})")
+            if isinstance(key, (str, int, float, bool)):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+MAX_CONFIG_VALUES = 100_000  # a config is small; more values means an alias bomb or the wrong file
+
+
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values the config holds once YAML aliases are expanded (shared parts counted each time)."""
+    if depth > 100:
+        raise ConfigError("the config nests more than 100 levels deep")
+    if id(value) in memo:
+        return memo[id(value)]
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    size = 1
+    for child in children:
+        size += _expanded_size(child, memo, depth + 1)
+        if size > MAX_CONFIG_VALUES:
+            break
+    memo[id(value)] = size
+    return size
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as plain data, or a one-line ConfigError naming `source`."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML ({str(e).splitlines()[0][:200]})") from None
+    except RecursionError:
+        raise ConfigError(f"{source} nests too deeply to be a config") from None
+    if _expanded_size(data, {}) > MAX_CONFIG_VALUES:
+        raise ConfigError(f"{source} expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases?); "
+                          f"a kdlab config is far smaller")
+    return data
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]})") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror})") from None
+    data = parse_yaml(text.removeprefix("\ufeff"), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -16,8 +16,12 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import typing
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, Callable
+
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import ConfigError
 
@@ -86,15 +90,29 @@ class Registry:
             if k not in self.context and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         }
 
-    def check_options(self, name: str, options: dict[str, Any]) -> None:
+    def check_options(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The options, checked against the builder's signature and validated against its annotations
+        (e.g. `hidden: list[Count]`); returns them as validated."""
         valid = self.options(name)
         for key in options:
             if key not in valid:
                 listed = ", ".join(valid) or "none"
                 raise ConfigError(f"unknown option '{key}' for {self.kind} '{name}'; valid options: {listed}")
+        hints = _annotations(self.get(name))
+        checked = dict(options)
+        for key, value in options.items():
+            if key in hints:
+                try:
+                    checked[key] = TypeAdapter(hints[key]).validate_python(value)
+                except ValidationError as e:
+                    err = e.errors()[0]
+                    where = "".join(f"[{p}]" for p in err["loc"])
+                    raise ConfigError(f"option '{key}{where}' of {self.kind} '{name}': {err['msg']} "
+                                      f"(got {_short(value)}; default {valid[key]!r})") from None
+        return checked
 
     def build(self, name: str, options: dict[str, Any], **context: Any) -> Any:
-        self.check_options(name, options)
+        options = self.check_options(name, options)
         try:
             return self.get(name)(**context, **options)
         except (TypeError, ValueError) as e:
@@ -102,3 +120,21 @@ class Registry:
                 raise
             defaults = {k: v for k, v in self.options(name).items() if k in options}
             raise ConfigError(f"{self.kind} '{name}' cannot use options {options} ({e}); defaults: {defaults}") from None
+
+
+def _annotations(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The resolved annotations of a builder's parameters (a class's __init__, a partial's function)."""
+    while isinstance(fn, partial):
+        fn = fn.func
+    target = fn.__init__ if isinstance(fn, type) else fn
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:  # an annotation that does not resolve: leave those options unchecked
+        return {}
+    hints.pop("return", None)
+    return hints
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -6,11 +6,16 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from typing import Annotated
+
+from pydantic import Field
+
+from ..values import Seed
 from .base import DATASETS, Dataset, Split, normalize_spec
 
 
 @DATASETS.register("digits")
-def load(root=None, *, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
+def load(root=None, *, test_fraction: Annotated[float, Field(gt=0.05, lt=0.95)] = 0.25, split_seed: Seed = 0) -> Dataset:
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
     index = np.arange(len(images))

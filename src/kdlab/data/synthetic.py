@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..values import Count, Fraction, NonNegativeInt, Seed
 from .base import DATASETS, Dataset, Split
 
 
@@ -51,15 +52,17 @@ def generate(
 def load(
     root=None,
     *,
-    num_classes: int = 10,
-    dim: int = 100,
-    num_train: int = 512,
-    num_test: int = 2048,
-    a: float = 0.01,
-    num_similar: int = 3,
-    data_seed: int = 0,
+    num_classes: Count = 10,
+    dim: Count = 100,
+    num_train: Count = 512,
+    num_test: Count = 2048,
+    a: Fraction = 0.01,
+    num_similar: NonNegativeInt = 3,
+    data_seed: Seed = 0,
     unit_mu: bool = True,
 ) -> Dataset:
+    if num_classes < 2 or num_similar > num_classes - 1:
+        raise ValueError(f"needs num_classes >= 2 and num_similar <= num_classes - 1 (got {num_classes}, {num_similar})")
     rng = np.random.default_rng(data_seed)
     mu = rng.standard_normal((num_classes, dim))
     if unit_mu:

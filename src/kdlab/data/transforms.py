@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..registry import Registry
+from ..values import Finite, NonNegativeInt, Positive
 from .augment import crop_flip
 from .base import to_unit_float
 
@@ -30,7 +31,7 @@ class Transform:
 class Normalize(Transform):
     """uint8 images to [0, 1] floats, then (x - mean) / std per channel when given."""
 
-    def __init__(self, device: torch.device, mean: list[float] | None = None, std: list[float] | None = None):
+    def __init__(self, device: torch.device, mean: list[Finite] | None = None, std: list[Positive] | None = None):
         self.mean = self.std = None
         if mean is not None:
             if std is None or len(std) != len(mean):
@@ -54,7 +55,7 @@ class CropFlip(Transform):
 
     augment = True
 
-    def __init__(self, device: torch.device, padding: int = 4):
+    def __init__(self, device: torch.device, padding: NonNegativeInt = 4):
         self.padding = padding
 
     def __call__(self, batch, generator):

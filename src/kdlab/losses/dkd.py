@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..values import NonNegative, Positive
 from .base import LOSS_TERMS, LossTerm, StepOutputs
 
 
@@ -41,10 +42,8 @@ def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels
 class DKD(LossTerm):
     needs_teacher = True
 
-    def __init__(self, temperature: float = 4.0, tckd_weight: float = 1.0, nckd_weight: float = 8.0):
+    def __init__(self, temperature: Positive = 4.0, tckd_weight: NonNegative = 1.0, nckd_weight: NonNegative = 8.0):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature, self.tckd_weight, self.nckd_weight = float(temperature), float(tckd_weight), float(nckd_weight)
 
     def forward(self, out: StepOutputs):

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..values import Positive
 from .base import LOSS_TERMS, LossTerm, StepOutputs
 
 
@@ -36,12 +37,8 @@ def kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, te
 class KD(LossTerm):
     needs_teacher = True
 
-    def __init__(self, temperature: float = 4.0, scale: Literal["t2", "none"] = "t2"):
+    def __init__(self, temperature: Positive = 4.0, scale: Literal["t2", "none"] = "t2"):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if scale not in ("t2", "none"):
-            raise ValueError(f"scale must be 't2' or 'none', got {scale!r}")
         self.temperature, self.scale = float(temperature), scale
 
     def forward(self, out: StepOutputs):

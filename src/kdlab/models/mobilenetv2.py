@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..values import Positive
 from .base import MODELS, image_channels
 
 # (expansion, channels, blocks, stride) per stage, as in the paper.
@@ -53,6 +54,6 @@ class MobileNetV2(nn.Module):
 
 
 @MODELS.register("mobilenetv2")
-def mobilenetv2(num_classes: int, input_shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
+def mobilenetv2(num_classes: int, input_shape: tuple[int, ...], width: Positive = 1.0) -> nn.Module:
     c = image_channels("mobilenetv2", input_shape)
     return MobileNetV2(num_classes, c, input_size=input_shape[-1], width=width)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..values import Count
 from .base import MODELS
 
 
@@ -57,12 +58,12 @@ class ChannelLinear(nn.Module):
 
 
 @MODELS.register("mlp")
-def mlp(num_classes: int, input_shape: tuple[int, ...], hidden: list[int] = (256,)) -> nn.Module:
+def mlp(num_classes: int, input_shape: tuple[int, ...], hidden: list[Count] = (256,)) -> nn.Module:
     return MLP(math.prod(input_shape), list(hidden), num_classes)
 
 
 @MODELS.register("random_features")
-def random_features(num_classes: int, input_shape: tuple[int, ...], num_features: int = 5000) -> nn.Module:
+def random_features(num_classes: int, input_shape: tuple[int, ...], num_features: Count = 5000) -> nn.Module:
     return RandomFeatures(math.prod(input_shape), num_features, num_classes)
 
 

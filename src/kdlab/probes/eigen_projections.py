@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..values import Count
 from .base import PROBES, Probe
 
 
@@ -18,7 +19,7 @@ class EigenProjections(Probe):
     displacement from initialisation, so that runs from different random inits are comparable and
     an MLP's large random first layer does not drown what training adds."""
 
-    def __init__(self, dataset, model, config, pipeline, count: int = 64):
+    def __init__(self, dataset, model, config, pipeline, count: Count = 64):
         x = pipeline.eval(dataset.train.batch())["inputs"]
         if hasattr(model, "features") and hasattr(model, "head"):
             self.layer = model.head

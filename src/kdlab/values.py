@@ -1,0 +1,19 @@
+"""Constrained value types, for config fields and for the options of registered builders alike.
+
+The registry validates a builder's options against its annotations, so `hidden: list[Width]` or
+`temperature: Positive` turn a bad value into an error that names the option and the valid range.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # finite and > 0
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]  # sizes, widths, numbers of things
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]  # what torch and numpy generators accept
