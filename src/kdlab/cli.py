@@ -15,7 +15,10 @@ EXIT_USER_ERROR = 2
 
 
 def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """Exactly one strict-JSON object on stdout (NaN becomes null)."""
+    from .io import dumps
+
+    print(dumps(obj, indent=2, sort_keys=True))
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -180,14 +183,14 @@ def cmd_report(args) -> int:
     out = Path(args.out) if args.out else Path(args.dir) / "report"
     runs = discover_runs(Path(args.dir), exclude=out)
     result = make_report(args.name, runs, out, **_options(args.options)).to_json()
+    for line in result.get("skipped", []):
+        print(f"kdlab: left out {line}", file=sys.stderr)
     if args.json:
         _print_json(result)
         return 0
     if args.name == "overview":
         print(f"{result['runs']} runs, {len(result['table2'])} teacher/student pairs, "
               f"{len(result['switch_groups'])} loss-switch groups")
-        for line in result["skipped"]:
-            print(f"left out {line}")
     else:
         _print_report(result)
     print(f"report: {result['html']}")
@@ -256,8 +259,15 @@ def cmd_data_inspect(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2), like every other."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"kdlab: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdlab", description="Knowledge-distillation research toolkit.")
+    p = Parser(prog="kdlab", description="Knowledge-distillation research toolkit.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, out_default: str):
@@ -349,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as e:  # the machine refused: a path that is a file, no permission, a full disk
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"kdlab: error: {e.strerror or e}{where}; check that the output and cache folders are "
+              f"writable folders with free space", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("kdlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

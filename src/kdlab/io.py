@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -12,15 +13,27 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .errors import RunError
 from .version import __version__
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
+    The file gets the mode a plain open() would (the umask's), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -37,8 +50,31 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def remove_temp_files(folder: str | Path) -> int:
+    """Remove what interrupted atomic writes left in `folder` (at any depth); returns how many."""
+    found = [p for p in Path(folder).rglob(f".*{TEMP_SUFFIX}") if p.is_file()] if Path(folder).is_dir() else []
+    for p in found:
+        p.unlink(missing_ok=True)
+    return len(found)
+
+
+def jsonable(obj: Any) -> Any:
+    """Strict JSON: NaN and infinities become null (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(jsonable(obj), allow_nan=False, default=str, **kwargs)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
@@ -48,10 +84,36 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a JSON-lines file; a damaged file is a one-line RunError naming the line."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise RunError(f"{path} line {i} is not a JSON object: the file is damaged; remove the run to redo it")
+        rows.append(row)
+    return rows
+
+
+def read_json_object(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON file that must hold an object with `keys`; anything else is a one-line RunError."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"{path} is not readable JSON ({type(e).__name__}); the run's records are damaged") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if not isinstance(obj, dict) or missing:
+        what = f"lacks '{missing[0]}'" if isinstance(obj, dict) else f"holds a {type(obj).__name__}, not an object"
+        raise RunError(f"{path} {what}; the run's records are damaged")
+    return obj
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
 from .config import RunConfig, deep_merge, resolve, uses_teacher
-from .errors import ConfigError
+from .errors import ConfigError, RunError
 from .records import RunDir
 from .reports import REPORTS, make_report
 from .train.runner import run_config
@@ -41,6 +42,8 @@ def pick_scale(raw: dict, scale: str | None) -> str | None:
     """The scale a plan runs at: the one asked for, else `cpu` where the plan has it, else its first.
     `kdlab run PLAN` and `kdlab reproduce PLAN` both default to this."""
     scales = raw.get("scales") or {}
+    if not isinstance(scales, dict):
+        raise ConfigError("'scales' must map scale names to lists of key=value overrides")
     if not scales:
         return None
     if scale is None:
@@ -58,7 +61,10 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
         raise ConfigError(f"unknown key '{sorted(unknown)[0]}' in a multi-run config; valid keys: {', '.join(PLAN_KEYS)}")
     scale = pick_scale(raw, scale)
     if scale is not None:
-        overrides = [*raw["scales"][scale], *overrides]
+        given = raw["scales"][scale]
+        if not isinstance(given, list) or not all(isinstance(o, str) for o in given):
+            raise ConfigError(f"scales.{scale} must be a list of key=value overrides")
+        overrides = [*given, *overrides]
     runs = raw["runs"]
     if not isinstance(runs, dict) or not runs:
         raise ConfigError("'runs' must map run names to run configs")
@@ -82,7 +88,9 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
     deps: dict[str, str | None] = {}
     for name, body in runs.items():
         body = deep_merge({"name": name}, body or {})
-        teacher = (body.get("teacher") or {}).get("run")
+        section = body.get("teacher")
+        teacher = section.get("run") if isinstance(section, dict) else None
+        teacher = teacher if isinstance(teacher, str) else None  # anything else: the schema says what is wrong
         deps[name] = teacher if teacher in runs else None
         if deps[name]:
             body["teacher"]["run"] = str(Path(out) / runs[teacher].get("name", teacher))
@@ -93,7 +101,17 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
             cfgs[name] = resolve(body, [*shared, *per_run.get(name, [])])
         except ConfigError as e:
             raise ConfigError(f"run '{name}': {e}") from None
-    reports = list(raw.get("reports") or []) + ([raw["report"]] if raw.get("report") else [])
+    named = [c.name for c in cfgs.values()]
+    clash = next((n for n in named if named.count(n) > 1), None)
+    if clash:
+        raise ConfigError(f"two runs of this plan are named '{clash}' (a `name:` inside a run); run names must differ")
+    listed = raw.get("reports") or []
+    if not isinstance(listed, list):
+        raise ConfigError("'reports' must be a list of reports, each {name: ..., options}")
+    reports = list(listed) + ([raw["report"]] if raw.get("report") else [])
+    for rep in reports:
+        if not isinstance(rep, dict) or not isinstance(rep.get("name"), str):
+            raise ConfigError(f"a report must be a mapping with a 'name' (and its options), got {str(rep)[:60]!r}")
     return [cfgs[n] for n in _order(deps)], reports
 
 
@@ -105,15 +123,19 @@ def expand_seeds(runs: dict[str, dict]) -> dict[str, tuple[str, dict]]:
     """Run name -> (the name in the file, its body); a run with `seeds` becomes one run per seed."""
     out: dict[str, tuple[str, dict]] = {}
     for name, body in runs.items():
+        if body is not None and not isinstance(body, dict):
+            raise ConfigError(f"run '{name}' must be a mapping of config keys, got {type(body).__name__}")
         body = dict(body or {})
         seeds = body.pop("seeds", None)
-        if seeds is None:
-            out[name] = (name, body)
-            continue
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ConfigError(f"run '{name}': seeds must be a list of integers")
-        for s in seeds:
-            out[seed_run_name(name, s)] = (name, {**body, "seed": s})
+        expanded = [(name, body)] if seeds is None else None
+        if seeds is not None:
+            if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds) or len(set(seeds)) < len(seeds):
+                raise ConfigError(f"run '{name}': seeds must be a list of distinct integers")
+            expanded = [(seed_run_name(name, s), {**body, "seed": s}) for s in seeds]
+        for run_name, run_body in expanded:
+            if run_name in out:
+                raise ConfigError(f"run '{name}' expands to '{run_name}', which the plan already has; rename one of them")
+            out[run_name] = (name, run_body)
     return out
 
 
@@ -185,7 +207,11 @@ def _execute(cfgs: list[RunConfig], out: Path, jobs: int, progress: bool, log) -
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 name = running.pop(fut)
-                run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
+                try:
+                    run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
+                except BrokenProcessPool:
+                    raise RunError(f"a worker process died while training '{name}' (killed, or out of memory); "
+                                   f"run the same command again to resume") from None
                 for m in messages:
                     log(m)
                 results[name] = {"run": run_root, **summary}

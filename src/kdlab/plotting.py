@@ -11,7 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 
-__all__ = ["plt", "save_figure", "figure_grid"]
+__all__ = ["plt", "save_figure", "figure_grid", "plain"]
+
+
+def plain(text: str) -> str:
+    """Text shown as written: names of runs and files may hold '$', which matplotlib reads as math."""
+    return str(text).replace("$", r"\$")
 
 
 def save_figure(fig, path: str | Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plotting import figure_grid, save_figure
+from ..plotting import figure_grid, plain, save_figure
 from .runs import RunAnalysis
 from .summary import dissection_masks
 
@@ -47,7 +47,7 @@ def plot_main(a: RunAnalysis, path: Path, label_class: bool = False) -> Path:
         cls = "label class y*" if label_class else "teacher's class"
         scatter(ax, x, y, d.noisy, f"{split} (n={len(d)}), {cls}: {_mean_gap(x, y)}",
                 f"teacher {PHI}", f"student {PHI}")
-    fig.suptitle(f"{a.student.name} vs teacher {a.teacher.name} (student step {a.student_step})", fontsize=10)
+    fig.suptitle(plain(f"{a.student.name} vs teacher {a.teacher.name} (student step {a.student_step})"), fontsize=10)
     return save_figure(fig, path)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from . import cifar, digits, mnist, synthetic, tinyimagenet, transforms  # noqa: F401  (they register themselves)
-from .base import DATASETS, TARGET_KEYS, Dataset, Split, iterate_batches, to_unit_float
+from .base import DATASETS, TARGET_KEYS, Dataset, Split, check_dataset, iterate_batches, to_unit_float
 from .given import as_dataset, from_tensors, from_torch
 from .noise import with_label_noise
 from .transforms import TRANSFORMS, Pipeline, with_augmentation
@@ -45,7 +45,7 @@ def load_dataset(
     augment: str = "auto",
     options: dict[str, Any] | None = None,
 ) -> Dataset:
-    ds: Dataset = DATASETS.build(name, options or {}, root=root)
+    ds: Dataset = check_dataset(DATASETS.build(name, options or {}, root=root))
     return prepare_dataset(ds, label_noise=label_noise, noise_seed=noise_seed, train_size=train_size, augment=augment)
 
 
@@ -54,7 +54,7 @@ def load_dataset_for(data, given: Dataset | None = None) -> Dataset:
     settings = dict(label_noise=data.label_noise, noise_seed=data.noise_seed, train_size=data.train_size,
                     augment=data.augment)
     if given is not None:
-        return prepare_dataset(given, **settings)
+        return prepare_dataset(check_dataset(given), **settings)
     return load_dataset(data.name, data.root, options=data.options, **settings)
 
 

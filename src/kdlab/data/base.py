@@ -111,6 +111,31 @@ class Dataset:
         return replace(self, **splits)
 
 
+def check_dataset(ds: Dataset) -> Dataset:
+    """What every dataset must be, however it was loaded: non-empty splits, one input shape, integer
+    labels within 0..K-1, one row per sample in every field. Raises a one-line DataError."""
+    from ..errors import DataError
+
+    if ds.num_classes < 2:
+        raise DataError(f"dataset '{ds.name}' has {ds.num_classes} class(es); distillation needs at least 2")
+    for name in ("train", "test"):
+        split: Split = getattr(ds, name)
+        n = len(split)
+        if n == 0:
+            raise DataError(f"dataset '{ds.name}': the {name} split is empty")
+        for key, t in split.tensors().items():
+            if t.dim() == 0 or len(t) != n:
+                raise DataError(f"dataset '{ds.name}': the {name} split's '{key}' has {len(t) if t.dim() else 0} rows, not {n}")
+        for key in ("label", "orig_label"):
+            t = getattr(split, key)
+            if t.dtype != torch.int64 or t.dim() != 1 or int(t.min()) < 0 or int(t.max()) >= ds.num_classes:
+                raise DataError(f"dataset '{ds.name}': {name} {key}s must be class ids 0..{ds.num_classes - 1}")
+    if ds.train.inputs.shape[1:] != ds.test.inputs.shape[1:]:
+        raise DataError(f"dataset '{ds.name}': train inputs are {tuple(ds.train.inputs.shape[1:])}, "
+                        f"test inputs {tuple(ds.test.inputs.shape[1:])}; they must match")
+    return ds
+
+
 def normalize_spec(mean, std) -> dict[str, Any]:
     return {"name": "normalize", "mean": list(mean), "std": list(std)}
 

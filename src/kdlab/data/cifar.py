@@ -87,7 +87,13 @@ def _load_split(read, where: str, names: list[str], label_key: str) -> tuple[np.
         if "data" not in batch or label_key not in batch:
             raise DataError(f"{where}/{name} lacks the keys 'data' and '{label_key}'")
         data = np.asarray(batch["data"])
-        labels = np.asarray(batch[label_key], dtype=np.int64)
+        try:
+            labels = np.asarray(batch[label_key])
+            if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or len(labels) == 0):
+                raise TypeError(f"{labels.dtype} of shape {labels.shape}")
+            labels = labels.astype(np.int64)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{where}/{name}: '{label_key}' must be a list of integer class ids ({e})") from None
         if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8 or len(labels) != len(data):
             raise DataError(f"{where}/{name}: expected uint8 data of shape (N, 3072) and N labels, got {data.shape}")
         xs.append(data.reshape(-1, 3, 32, 32))  # R, G, B planes of 32x32
@@ -103,7 +109,7 @@ def load(name: str, root) -> Dataset:
     read, where = _archive_reader(Path(root), folder, archive_name)
     x_tr, y_tr = _load_split(read, where, train_names, label_key)
     x_te, y_te = _load_split(read, where, test_names, label_key)
-    if y_tr.min() < 0 or max(y_tr.max(), y_te.max()) >= k:
+    if min(y_tr.min(initial=0), y_te.min(initial=0)) < 0 or max(y_tr.max(initial=0), y_te.max(initial=0)) >= k:
         raise DataError(f"{where}: labels outside 0..{k - 1}")
     train = Split.from_numpy(x_tr, y_tr)
     mean, std = channel_stats(train.inputs)

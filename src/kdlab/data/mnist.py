@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def read_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{path} is not an idx file of {ndim}-D unsigned bytes")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = data[4 + 4 * ndim :]
-    if len(body) != int(np.prod(shape)):
+    if len(body) != math.prod(shape):  # exact: sizes in a damaged header may be huge
         raise DataError(f"{path} is truncated or padded: header says {shape}, found {len(body)} bytes of data")
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 

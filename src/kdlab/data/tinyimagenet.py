@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +22,13 @@ def _decode(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            if im.size != (SIZE, SIZE):  # read from the header: a huge image is refused before decoding
+                raise DataError(f"{path}: expected a {SIZE}x{SIZE} image, got {im.size[0]}x{im.size[1]}")
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"cannot decode image {path} ({e})") from None
-    if arr.shape != (SIZE, SIZE, 3):
-        raise DataError(f"{path}: expected a {SIZE}x{SIZE} image, got {arr.shape[1]}x{arr.shape[0]}")
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot decode image {path} ({type(e).__name__}: {str(e)[:120]})") from None
     return arr.transpose(2, 0, 1)
 
 
@@ -53,9 +57,16 @@ def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[tuple[
 
 
 def _cache_path(root: Path, files: list[tuple[Path, int]]) -> Path:
-    h = hashlib.sha256(str(root.resolve()).encode())
+    """Keyed by content: every image's bytes and label, so a replaced image is decoded again.
+    (Hashing reads the files, about 250 MB for the full set: a second or so, far less than decoding.)"""
+    h = hashlib.sha256()
     for p, y in files:
-        h.update(f"{p.name}:{y};".encode())
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise DataError(f"cannot read image {p} ({e.strerror})") from None
+        h.update(f"{p.name}:{y}:{len(data)};".encode())
+        h.update(data)
     base = Path(os.environ.get("KDLAB_CACHE", Path.home() / ".cache" / "kdlab"))
     return base / f"tinyimagenet-{h.hexdigest()[:16]}.npz"
 
@@ -74,8 +85,11 @@ def load(root) -> Dataset:
         try:
             with np.load(cache) as z:
                 arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             arrays = None  # a damaged cache is rebuilt, never trusted
+        if arrays is not None and (arrays["x_train"].shape[1:] != (3, SIZE, SIZE) or len(arrays["x_train"]) != len(train)
+                                   or len(arrays["x_test"]) != len(val)):
+            arrays = None
     if arrays is None:
         arrays = {
             "x_train": np.stack([_decode(p) for p, _ in train]) if train else np.zeros((0, 3, SIZE, SIZE), np.uint8),

@@ -4,6 +4,8 @@ the label was flipped by noise, and its split. Everything an analysis needs, wit
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +52,11 @@ def load_predictions(run: str | Path, step: int | None = None) -> Predictions:
     try:
         with np.load(rd.prediction_path(step), allow_pickle=False) as z:
             data = {k: z[k] for k in (*FIELDS, "split")}
-    except (OSError, ValueError, KeyError) as e:
-        raise RunError(f"{rd.prediction_path(step)} is not a readable predictions file ({e})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise RunError(f"{rd.prediction_path(step)} is not a readable predictions file ({type(e).__name__}: "
+                       f"{str(e)[:120]}); the run's records are damaged") from None
+    n = len(data["index"])
+    if any(len(data[k]) != n for k in (*FIELDS, "split")) or data["logits"].ndim != 2:
+        raise RunError(f"{rd.prediction_path(step)} holds arrays of different lengths; the run's records are damaged")
     splits = {s: {k: data[k][data["split"] == s] for k in FIELDS} for s in SPLITS}
     return Predictions(rd.root, step, splits)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import platform
 import re
 from dataclasses import dataclass
@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig, read_stored_config
-from ..errors import RunError
-from ..io import code_version, write_json, write_text
+from ..errors import KdlabError, RunError
+from ..io import code_version, read_json_object, write_json, write_text
+from .lock import is_bookkeeping
 
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.safetensors$")
 
@@ -84,24 +85,26 @@ class RunDir:
     def info(self) -> dict:
         if not self.info_path.is_file():
             raise RunError(f"{self.root} is not a kdlab run directory (no run.json)")
-        return json.loads(self.info_path.read_text())
+        return read_json_object(self.info_path, ("num_classes", "input_shape"))
 
     def summary(self) -> dict:
         if not self.finished:
             raise RunError(f"run {self.root} has not finished (no summary.json)")
-        return json.loads(self.summary_path.read_text())
+        return read_json_object(self.summary_path, ("train_acc", "test_acc"))
 
 
-def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
+def claim(cfg: RunConfig, out: str | Path, teacher: dict | None = None) -> tuple[RunDir, str]:
     """Check `<out>/<cfg.name>` for this config, writing nothing: 'new', 'resume' or 'finished'.
+    Call it holding the run's lock (kdlab.records.lock).
 
-    A directory that holds another config is never touched: that is an error.
+    A directory that holds another config, or the same config distilled from a teacher whose
+    identity (`teacher`, see teacher_identity) has changed since, is never touched: that is an error.
     """
     run = RunDir(Path(out) / cfg.name)
     if run.config_path.is_file():
         try:
             existing = run.config()
-        except Exception:  # an unreadable config: not ours to overwrite
+        except KdlabError:  # an unreadable config: not ours to overwrite
             raise RunError(f"{run.root} holds a config.yaml kdlab cannot read; choose another name= or --out") from None
         if existing.content_hash() != cfg.content_hash():
             here, there = _flat(cfg.model_dump(mode="json")), _flat(existing.model_dump(mode="json"))
@@ -109,8 +112,12 @@ def claim(cfg: RunConfig, out: str | Path) -> tuple[RunDir, str]:
             shown = ", ".join(f"{k}: {here.get(k)!r} here, {there.get(k)!r} there" for k in diff[:2])
             raise RunError(f"{run.root} already holds a run with a different config ({shown}); "
                            f"choose another name= or --out, or remove it")
+        recorded = run.info().get("teacher_identity") if run.info_path.is_file() else None
+        if recorded is not None and teacher is not None and recorded != teacher:
+            raise RunError(f"{run.root} was distilled from {cfg.teacher.run} as it was before: the teacher has been "
+                           f"retrained or changed since; remove {run.root} or choose another name= to distill again")
         return run, ("finished" if run.finished else "resume")
-    if run.root.exists() and any(run.root.iterdir()):
+    if run.root.exists() and any(not is_bookkeeping(p) for p in run.root.iterdir()):
         raise RunError(f"{run.root} exists and is not a kdlab run directory; choose another name= or --out")
     return run, "new"
 
@@ -122,6 +129,29 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def teacher_identity(cfg: RunConfig) -> dict | None:
+    """What a student's result depends on in its teacher run: the teacher's config hash and a digest
+    of the weight files the student reads (the chosen checkpoint, or every one up to it when online).
+    None without a teacher run (or before it exists: then the student fails to start anyway)."""
+    if cfg.teacher is None or cfg.teacher.run is None:
+        return None
+    teacher = RunDir(Path(cfg.teacher.run))
+    if not teacher.info_path.is_file():
+        return None
+    t = cfg.teacher
+    if t.online:
+        last = t.checkpoint if t.checkpoint != "final" else float("inf")
+        files = [teacher.weights_path(e) for e in teacher.checkpoint_epochs() if e <= last]
+    else:
+        files = [teacher.final_weights if t.checkpoint == "final" else teacher.weights_path(t.checkpoint)]
+    digest = hashlib.sha256()
+    for f in files:
+        if f.is_file():
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes())
+    return {"config_hash": teacher.info().get("config_hash"), "weights_sha256": digest.hexdigest()[:16]}
+
+
 def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int,
                 teacher_run: Path | None, extra: dict | None = None) -> None:
     """Written once everything has loaded: a failed setup leaves no run directory behind.
@@ -131,6 +161,8 @@ def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tupl
     """
     if not run.config_path.is_file():
         write_text(run.config_path, cfg.to_yaml())
+    if run.info_path.is_file():  # a resume: run.json keeps what the run started with
+        return
     write_json(run.info_path, {
         "config_hash": cfg.content_hash(),
         "code_version": code_version(),
@@ -144,6 +176,7 @@ def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tupl
         "num_parameters": num_params,
         # the teacher as resolved when the run started (configs may name it relative to the cwd)
         "teacher_run": str(Path(teacher_run).resolve()) if teacher_run is not None else None,
+        "teacher_identity": teacher_identity(cfg) if teacher_run is not None else None,
         **(extra or {}),
     })
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import json
 import time
 from dataclasses import dataclass, field
@@ -120,18 +121,27 @@ def render_html(report: Report, meta: str) -> str:
     return "\n".join(parts)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|#!])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md(text: Any) -> str:
+    """Text shown literally in Markdown: one line, its markup characters escaped (an intraword `_`,
+    as in run_name, stays as it is)."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+
+
 def render_markdown(report: Report, meta: str, out: Path) -> str:
     def link(f) -> str:
         p = Path(f)
-        return f"![{p.stem}]({p.relative_to(out) if p.is_relative_to(out) else p})"
+        return f"![{md(p.stem)}](<{p.relative_to(out) if p.is_relative_to(out) else p}>)"
 
-    lines = [f"# kdlab report: {report.name}", "", meta, ""]
+    lines = [f"# kdlab report: {md(report.name)}", "", md(meta), ""]
     for t in report.tables:
-        lines += [f"## {t.title}", ""]
+        lines += [f"## {md(t.title)}", ""]
         if t.rows:
-            lines.append("| " + " | ".join(t.columns) + " |")
+            lines.append("| " + " | ".join(md(c) for c in t.columns) + " |")
             lines.append("|" + "---|" * len(t.columns))
-            lines += ["| " + " | ".join(str(v).replace("|", "/") for v in row) + " |" for row in t.rows]
+            lines += ["| " + " | ".join(md(v) for v in row) + " |" for row in t.rows]
         else:
             lines.append("No runs of this kind were found.")
         lines.append("")

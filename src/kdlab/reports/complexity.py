@@ -4,17 +4,22 @@ student's NTK, over the teacher's checkpoints and temperatures, against the labe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from ..complexity.runs import complexity_report
 from ..errors import ConfigError
 from ..plotting import plt, save_figure
 from ..records import RunDir
+from ..values import Positive
 from .base import REPORTS, Report, Table
 
 
 @REPORTS.register("complexity")
-def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = None, n: int = 256,
-               temperatures: list[float] = (1.0, 2.0, 4.0, 8.0), center: bool = False) -> Report:
+def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = None, n: Annotated[int, Field(ge=2)] = 256,
+               temperatures: Annotated[list[Positive], Field(min_length=1)] = (1.0, 2.0, 4.0, 8.0),
+               center: bool = False) -> Report:
     """runs: {"teacher": RUN} and optionally {"student": RUN} (its NTK at init and trained); else
     the NTK of `student_model` at initialisation."""
     if "teacher" not in runs:

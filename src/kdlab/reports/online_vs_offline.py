@@ -10,6 +10,9 @@ offline and early-stopped KD; for online KD, the mean over student epochs of the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 import numpy as np
 import torch
@@ -50,7 +53,7 @@ def _supervision(run: RunDir, data, theta, cache: dict) -> dict:
 
 @REPORTS.register("online_vs_offline")
 def online_vs_offline_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", students: dict | None = None,
-                             n: int = 256) -> Report:
+                             n: Annotated[int, Field(ge=2)] = 256) -> Report:
     students = students or {"no KD": "onehot", "offline KD": "offline", "early-stopped KD": "early", "online KD": "online"}
     (te_run,) = runs_of(teacher, runs)
     groups = {label: runs_of(base, runs) for label, base in students.items()}

@@ -23,7 +23,7 @@ from ..analysis.figures import plot_evolution, plot_main
 from ..config import RunConfig
 from ..errors import KdlabError
 from ..io import read_jsonl
-from ..plotting import plt, save_figure
+from ..plotting import plain, plt, save_figure
 from ..records import RunDir
 from .base import REPORTS, Report, Table
 
@@ -117,7 +117,7 @@ def _label(r: Found) -> str:
     s = r.cfg.loss.switch
     if s is not None:
         return f"{_pretty(_weighted(r.cfg))} → {_pretty(s.to)} at step {s.at_step}"
-    return f"{'KD' if r.distilled else 'one-hot'}, {r.summary['steps']} steps ({r.name})"
+    return f"{'KD' if r.distilled else 'one-hot'}, {r.summary.get('steps', '?')} steps ({r.name})"
 
 
 def _pretty(terms: str) -> str:
@@ -129,12 +129,12 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     for i, to in enumerate(targets):
         pts = [(r.cfg.loss.switch.at_step, 100 * r.summary["test_acc"]) for r in g["switch"] if r.cfg.loss.switch.to == to]
-        ax.plot(*zip(*pts), "o-", color=f"C{i + 1}", label=f"switch to {_pretty(to)} at step S")
+        ax.plot(*zip(*pts), "o-", color=f"C{i + 1}", label=plain(f"switch to {_pretty(to)} at step S"))
     for i, b in enumerate(g["baselines"]):
-        ax.axhline(100 * b.summary["test_acc"], ls="--", lw=1, color=f"C{3 + i}", label=_label(b))
+        ax.axhline(100 * b.summary["test_acc"], ls="--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
     ax.set_xlabel("switch step S")
     ax.set_ylabel("final test accuracy %")
-    ax.set_title(f"Loss switching, {g['model']} on {g['data']} (P1 Fig 4, 14, 15)", fontsize=9)
+    ax.set_title(plain(f"Loss switching, {g['model']} on {g['data']} (P1 Fig 4, 14, 15)"), fontsize=9)
     ax.legend(fontsize=7)
     first = save_figure(fig, out / f"switch_{tag}_final.png")
 
@@ -143,12 +143,12 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     for ax, to in zip(axes[0], targets):
         for i, b in enumerate(g["baselines"]):
             m = read_jsonl(b.run.metrics_path)
-            ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], "--", lw=1, color=f"C{3 + i}", label=_label(b))
+            ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], "--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
         for i, r in enumerate(x for x in g["switch"] if x.cfg.loss.switch.to == to):
             m = read_jsonl(r.run.metrics_path)
-            line = ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], lw=1.2, color=f"C{i}", label=_label(r))
+            line = ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], lw=1.2, color=f"C{i}", label=plain(_label(r)))
             ax.axvline(r.cfg.loss.switch.at_step, color=line[0].get_color(), ls=":", lw=0.8)
-        ax.set_title(f"switch to {_pretty(to)}", fontsize=9)
+        ax.set_title(plain(f"switch to {_pretty(to)}"), fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("test accuracy %")
@@ -180,7 +180,11 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
         te, st = r["_pair"]
         if not te.run.prediction_steps() or not st.run.prediction_steps():
             continue
-        a = analyze_runs(te.run.root, st.run.root)
+        try:
+            a = analyze_runs(te.run.root, st.run.root)
+        except KdlabError as e:  # damaged predictions: the other pairs are still reported
+            skipped.append(f"deviations of {st.name}: {e}")
+            continue
         u = a.to_json()["splits"]["train"]["underfitting"]
         row = ["train", str(u["n"]), f"{u['mean_y_minus_x']:+.3f}", f"{u['hard']['mean_y_minus_x']:+.3f}",
                f"{u['hard']['frac_y_below_x']:.2f}", f"{u['slope']:.3f}"]

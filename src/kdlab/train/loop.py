@@ -21,7 +21,7 @@ from ..config import RunConfig
 from ..data import Dataset, Pipeline, Split, iterate_batches, load_dataset_for
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
 from ..io import code_version, read_jsonl, write_json, write_jsonl, write_npz
 from ..losses import LossTerm, StepOutputs
 from ..models import build_model, count_parameters, logits_of
@@ -152,13 +152,27 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
     """Continue from the latest checkpoint, if there is one; drop metrics rows past it."""
     if not run.state_path.is_file():
         return
+    started = run.info().get("torch_threads")
+    if s.device.type == "cpu" and started is not None and started != torch.get_num_threads():
+        # CPU kernels split work by thread count: another count continues another trajectory.
+        raise RunError(f"{run.root} was started with {started} torch threads, this process has "
+                       f"{torch.get_num_threads()}; resume with OMP_NUM_THREADS={started} (or torch.set_num_threads"
+                       f"({started})), or remove the run to start again")
     state = load_state(run.state_path)
+    for key, kind in (("epoch", int), ("step", int), ("elapsed", float), ("optimizer", dict), ("rng", torch.Tensor)):
+        if not isinstance(state.get(key), kind):
+            raise RunError(f"{run.state_path} lacks a valid '{key}': the training state is damaged; "
+                           f"remove it to restart the run from scratch")
     s.epoch, s.step, s.elapsed = int(state["epoch"]), int(state["step"]), float(state["elapsed"])
     load_weights(run.weights_path(s.epoch), s.model)
     if has_parameters(s.objective):
         load_weights(run.objective_path(s.epoch), s.objective)
-    s.optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"])
+    try:
+        s.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+        raise RunError(f"{run.state_path} does not fit this run ({type(e).__name__}); "
+                       f"remove it to restart the run from scratch") from None
     load_probe_states(run.probes_state_path, s.probes, s.step)
     s.metrics = [m for m in read_jsonl(run.metrics_path) if m["epoch"] <= s.epoch]
     log(f"resuming {run.root} from epoch {s.epoch} (step {s.step})")
@@ -275,6 +289,10 @@ def train(
                 {"dataset": s.data.name, "transforms": s.data.transforms,
                  "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds})
     resume(s, run, log)
+    last_step = cfg.train.epochs * s.steps_per_epoch
+    if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:
+        log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
+            f"({last_step}); the switch never happens")
     bar = Progress(cfg.name, total=cfg.train.epochs * s.steps_per_epoch, done=s.step, enabled=progress)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display

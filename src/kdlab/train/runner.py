@@ -7,6 +7,8 @@ from typing import Any, Callable, Iterable
 
 from ..config import RunConfig
 from ..records import RunDir, claim
+from ..records.lock import RunLock
+from ..records.rundir import teacher_identity
 from .loop import EpochHook, train
 
 
@@ -19,11 +21,13 @@ def run_config(
     log: Callable[[str], None] = print,
     **objects: Any,
 ) -> tuple[RunDir, dict]:
-    """`objects` (model, data, teacher, losses) replace what the config names (see kdlab.fit)."""
-    run, status = claim(cfg, out)
-    if status == "finished":
-        log(f"reusing finished run {run.root} (same resolved config)")
-        return run, run.summary()
-    summary = train(cfg, run, progress=progress, hooks=hooks, log=log, **objects)
+    """`objects` (model, data, teacher, losses) replace what the config names (see kdlab.fit).
+    The run directory is locked for the whole call: a second process on it fails at once."""
+    with RunLock(Path(out) / cfg.name):
+        run, status = claim(cfg, out, teacher_identity(cfg))
+        if status == "finished":
+            log(f"reusing finished run {run.root} (same resolved config)")
+            return run, run.summary()
+        summary = train(cfg, run, progress=progress, hooks=hooks, log=log, **objects)
     log(f"trained {run.root} (test acc {100 * summary['test_acc']:.2f}%)")
     return run, summary
