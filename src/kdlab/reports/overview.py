@@ -15,6 +15,7 @@ is rebuilt, so runs of models, data or loss terms given as objects are reported 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,13 @@ def read_runs(runs: dict[str, RunDir]) -> tuple[list[Found], list[str]]:
     """The finished runs, and a line for each run that could not be read (never dropped silently)."""
     found, skipped = [], []
     for name, run in runs.items():
-        if not run.finished:
-            skipped.append(f"{name}: not finished")
-            continue
         try:
-            found.append(Found(name, run, run.config(), run.summary(), run.info()))
-        except (KdlabError, OSError, ValueError) as e:
+            cfg = run.config()
+            if not run.finished:
+                skipped.append(f"{name}: not finished")
+                continue
+            found.append(Found(name, run, cfg, run.summary(), run.info()))
+        except (KdlabError, OSError) as e:
             skipped.append(f"{name}: {e}")
     return found, skipped
 
@@ -156,6 +158,11 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     return [first, save_figure(fig, out / f"switch_{tag}_trajectories.png")]
 
 
+def _file_stem(name: str) -> str:
+    """A run's name (a path relative to the report's folder) as one safe file-name part."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+
+
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}"
 
@@ -188,9 +195,10 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
         u = a.to_json()["splits"]["train"]["underfitting"]
         row = ["train", str(u["n"]), f"{u['mean_y_minus_x']:+.3f}", f"{u['hard']['mean_y_minus_x']:+.3f}",
                f"{u['hard']['frac_y_below_x']:.2f}", f"{u['slope']:.3f}"]
-        figs = [plot_main(a, figures / f"deviation_{st.name}.png")]
+        stem = _file_stem(st.name)
+        figs = [plot_main(a, figures / f"deviation_{stem}.png")]
         if len(a.evolution) > 1:
-            figs.append(plot_evolution(a, figures / f"evolution_{st.name}.png"))
+            figs.append(plot_evolution(a, figures / f"evolution_{stem}.png"))
         tables.append(Table(f"Deviations: {st.name} against {te.name}",
                             ["split", "n", "mean Y-X", "hard 20% Y-X", "hard Y<X", "slope"], [row], figs))
     if skipped:
