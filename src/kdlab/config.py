@@ -312,8 +312,8 @@ def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, 
         merged = deep_merge(merged, parse_override(o))
     preset = merged.get("preset")
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset '{preset}'; known: {', '.join(PRESETS)}")
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise ConfigError(one_line(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}"))
         merged = deep_merge(PRESETS[preset], merged)
         loss = merged.get("loss")
         switch = loss.get("switch") if isinstance(loss, dict) else None

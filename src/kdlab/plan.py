@@ -198,6 +198,7 @@ def _execute(cfgs: list[RunConfig], out: Path, jobs: int, progress: bool, log) -
     deps = {c.name: _teacher_name(c, out, names) for c in cfgs}
     todo = {c.name: c for c in cfgs}
     results: dict[str, dict] = {}
+    jobs = min(jobs, len(cfgs))  # no more worker processes than runs
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
         running: dict = {}

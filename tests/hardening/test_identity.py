@@ -6,6 +6,7 @@ import torch
 from kdlab.config import load_yaml
 from kdlab.errors import ConfigError
 from kdlab.plan import resolve_plan
+from tests.formats import write_tinyimagenet
 
 from .conftest import TINY, write_yaml
 
@@ -72,29 +73,13 @@ def test_seeded_runs_that_collide_with_a_run_name_are_refused(tmp_path):
         resolve_plan({"runs": {"a": {"seeds": [1, 1]}}}, tmp_path)
 
 
-def _tiny_imagenet(root, pixel=0):
-    from PIL import Image
-
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "wnids.txt").write_text("n01\nn02\n")
-    for w in ("n01", "n02"):
-        d = root / "train" / w / "images"
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(2):
-            Image.new("RGB", (64, 64), (pixel + i, 0, 0)).save(d / f"{w}_{i}.JPEG")
-    (root / "val" / "images").mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (64, 64), (9, 9, 9)).save(root / "val" / "images" / "v0.JPEG")
-    (root / "val" / "val_annotations.txt").write_text("v0.JPEG\tn02\t0\t0\t0\t0\n")
-
-
 def test_tinyimagenet_cache_follows_content_and_rebuilds_when_damaged(tmp_path, monkeypatch):
     from PIL import Image
 
     from kdlab.data import load_dataset
 
     monkeypatch.setenv("KDLAB_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "tiny-imagenet-200"
-    _tiny_imagenet(root)
+    root = write_tinyimagenet(tmp_path)
     first = load_dataset("tinyimagenet", str(root)).train.inputs.clone()
     Image.new("RGB", (64, 64), (200, 200, 200)).save(root / "train" / "n01" / "images" / "n01_0.JPEG")
     second = load_dataset("tinyimagenet", str(root)).train.inputs

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.plugin import install_plugin
 from tests.formats import cifar_batch, idx_bytes, write_cifar, write_mnist, write_tinyimagenet
 
 from .conftest import TINY, write_yaml
@@ -221,16 +222,11 @@ def dies(num_classes, input_shape):
 
 
 def test_a_killed_worker_is_one_line(tmp_path):
-    site = tmp_path / "site"
-    info = site / "kdlab_dies-0.1.dist-info"
-    info.mkdir(parents=True)
-    (site / "kdlab_dies.py").write_text(SUICIDE)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kdlab-dies\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[kdlab.plugins]\ndies = kdlab_dies\n")
+    env = install_plugin(tmp_path / "site", "kdlab_dies", SUICIDE)
     body = {k: v for k, v in TINY.items() if k != "name"}
     plan = write_yaml(tmp_path / "p.yaml", {"runs": {"ok": body, "bad": {**body, "model": {"name": "dies"}}}})
     proc = subprocess.run([sys.executable, "-m", "kdlab.cli", "reproduce", plan, "--out", str(tmp_path / "r"),
                            "--jobs", "2", "--no-progress"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=300)
+                          env=env, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "a worker process died while training" in proc.stderr and proc.stderr.count("\n") == 1

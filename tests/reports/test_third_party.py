@@ -1,7 +1,6 @@
 """A report from outside the package: registered by the user's code, or installed as a plugin."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 
 from kdlab.plan import run_plan
 from kdlab.reports import REPORTS, Report, Table
+from tests.plugin import install_plugin
 
 BASE = {"data": {"name": "digits", "train_size": 64}, "model": {"name": "mlp", "hidden": [8]},
         "train": {"epochs": 1, "batch_size": 32}}
@@ -42,6 +42,7 @@ def test_a_report_registered_by_user_code_runs_in_a_plan(tmp_path, best_run_repo
 
 PLUGIN = '''
 from kdlab.reports import REPORTS, Report, Table
+from tests.plugin import install_plugin
 
 
 @REPORTS.register("run_count")
@@ -53,16 +54,10 @@ def run_count(runs, out, prefix: str = ""):
 
 def test_an_installed_plugin_is_found_by_the_cli(tmp_path):
     """A distribution with a `kdlab.plugins` entry point: the CLI finds its report by name."""
-    site = tmp_path / "site"
-    info = site / "kdlab_counting-0.1.dist-info"
-    info.mkdir(parents=True)
-    (site / "kdlab_counting.py").write_text(PLUGIN)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kdlab-counting\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[kdlab.plugins]\ncounting = kdlab_counting\n")
+    env = install_plugin(tmp_path / "site", "kdlab_counting", PLUGIN)
     runs = tmp_path / "runs"
     run_plan({"runs": {"x1": BASE, "x2": {**BASE, "seed": 1}, "y": BASE}}, runs, progress=False, log=lambda s: None)
 
-    env = {**os.environ, "PYTHONPATH": str(site)}
     proc = subprocess.run([sys.executable, "-m", "kdlab.cli", "report", str(runs), "--name", "run_count", "prefix=x",
                            "--json"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
