@@ -230,3 +230,21 @@ def test_a_killed_worker_is_one_line(tmp_path):
                           env=env, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "a worker process died while training" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("report,match", [
+    ({"name": "c5", "teacher": "a", "student": "a"}, "has no summary of probe 'channel_alignment'"),
+    ({"name": "c4", "teacher": "a", "student": "a"}, "has no record of probe 'eigen_projections'"),
+    ({"name": "c4", "teacher": "a", "student": "zz"}, "the report names run 'zz', not among its runs: a"),
+])
+def test_a_plan_report_over_runs_without_its_records(tmp_path, fails, report, match):
+    body = {k: v for k, v in TINY.items() if k != "name"}
+    plan = write_yaml(tmp_path / "p.yaml", {"runs": {"a": body}, "report": report})
+    fails("reproduce", plan, "--out", tmp_path / "r", "--no-progress", match=match)
+
+
+def test_stray_files_in_a_run_directory_are_ignored(tmp_path, cli, finished):
+    (finished / "predictions" / "step_notes.npz").write_text("mine")
+    (finished / "checkpoints" / "epoch_x.safetensors").write_text("mine")
+    code, _, err = cli("analyze", "--teacher", finished, "--student", finished, "--no-figures")
+    assert code == 0, err

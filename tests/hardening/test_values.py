@@ -110,3 +110,11 @@ def test_any_override_gives_a_config_or_one_config_error(overrides):
         assert "\n" not in str(e) and len(str(e)) <= 400
     else:
         assert isinstance(cfg, RunConfig)
+
+
+def test_transforms_that_do_not_fit_the_inputs(tmp_path, fails):
+    cfg = write_yaml(tmp_path / "c.yaml", {"name": "cf", "model": {"name": "channel_linear"},
+                                           "data": {"name": "synthetic-channels", "num_train": 32, "num_test": 16,
+                                                    "augment": "crop_flip"}, "train": {"epochs": 1}})
+    fails("run", cfg, "--out", tmp_path / "out", match="transform 'crop_flip' needs images (C, H, W)")
+    assert not (tmp_path / "out" / "cf").exists()

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
 from ..registry import Registry
 from ..values import Finite, NonNegativeInt, Positive
 from .augment import crop_flip
@@ -22,6 +23,9 @@ TRANSFORMS = Registry("transform", context=("device",), package="kdlab.data")
 
 class Transform:
     augment = False  # True: training batches only, random draws from the epoch's generator
+
+    def check(self, input_shape: tuple[int, ...]) -> None:
+        """Raise a ConfigError if this transform cannot apply to inputs of `input_shape` (one sample's)."""
 
     def __call__(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -38,6 +42,11 @@ class Normalize(Transform):
                 raise ValueError("normalize needs mean and std of the same length")
             self.mean = torch.tensor(mean, device=device)
             self.std = torch.tensor(std, device=device)
+
+    def check(self, input_shape):
+        if self.mean is not None and (not input_shape or len(self.mean) not in (1, input_shape[0])):
+            raise ConfigError(f"transform 'normalize' has {len(self.mean)} channel means, but the inputs are "
+                              f"{tuple(input_shape)}: give 1 or {input_shape[0] if input_shape else '?'}")
 
     def __call__(self, batch, generator):
         x = to_unit_float(batch["inputs"])
@@ -58,6 +67,11 @@ class CropFlip(Transform):
     def __init__(self, device: torch.device, padding: NonNegativeInt = 4):
         self.padding = padding
 
+    def check(self, input_shape):
+        if len(input_shape) != 3:
+            raise ConfigError(f"transform 'crop_flip' needs images (C, H, W), but the inputs are {tuple(input_shape)}; "
+                              f"use data.augment=none")
+
     def __call__(self, batch, generator):
         return {**batch, "inputs": crop_flip(batch["inputs"], self.padding, generator)}
 
@@ -65,12 +79,16 @@ class CropFlip(Transform):
 class Pipeline:
     """A dataset's transforms, built for one device."""
 
-    def __init__(self, specs: list[dict[str, Any]], device: torch.device | str = "cpu"):
+    def __init__(self, specs: list[dict[str, Any]], device: torch.device | str = "cpu",
+                 input_shape: tuple[int, ...] | None = None):
         self.specs = [dict(s) for s in specs]
         self.steps: list[Transform] = [
             TRANSFORMS.build(s["name"], {k: v for k, v in s.items() if k != "name"}, device=torch.device(device))
             for s in self.specs
         ]
+        if input_shape is not None:
+            for t in self.steps:
+                t.check(tuple(input_shape))
 
     def train(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         for t in self.steps:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import RunConfig, read_stored_config
@@ -23,6 +26,7 @@ from ..io import code_version, read_json_object, write_json, write_text
 from .lock import is_bookkeeping
 
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.safetensors$")
+_STEP_FILE = re.compile(r"step_(\d+)\.npz$")
 
 
 @dataclass
@@ -46,6 +50,24 @@ class RunDir:
     def probe_record(self, name: str) -> Path:
         return self.root / "probes" / f"{name}.npz"
 
+    def probe_array(self, probe: str, key: str) -> np.ndarray:
+        """One array of a probe's record (probes/<probe>.npz), or a one-line RunError."""
+        path = self.probe_record(probe)
+        if not path.is_file():
+            raise RunError(f"run {self.root} has no record of probe '{probe}'; train it with record.probes: [{probe}]")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return z[key]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise RunError(f"{path} is not a readable probe record ({type(e).__name__}); the run's records are damaged") from None
+
+    def probe_summary(self, probe: str) -> dict:
+        """A probe's numbers in summary.json, or a one-line RunError."""
+        found = self.summary().get("probes", {})
+        if not isinstance(found, dict) or not isinstance(found.get(probe), dict):
+            raise RunError(f"run {self.root} has no summary of probe '{probe}'; train it with record.probes: [{probe}]")
+        return found[probe]
+
     def weights_path(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.safetensors"
 
@@ -65,7 +87,7 @@ class RunDir:
     def prediction_steps(self) -> list[int]:
         if not self.predictions.is_dir():
             return []
-        return sorted(int(p.stem.split("_")[1]) for p in self.predictions.glob("step_*.npz"))
+        return sorted(int(m.group(1)) for p in self.predictions.iterdir() if (m := _STEP_FILE.match(p.name)))
 
     @property
     def finished(self) -> bool:

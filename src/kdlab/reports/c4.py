@@ -41,8 +41,7 @@ def c4_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
     r = runs_named({"teacher": teacher, "student": student}, runs)
     traj = {}
     for role, rd in r.items():
-        with np.load(rd.probe_record("eigen_projections")) as z:
-            traj[role] = z["projections"]
+        traj[role] = rd.probe_array("eigen_projections", "projections")
     count = traj["teacher"].shape[1]
     b0, b1 = bottom[0], min(bottom[1], count)
     rng = np.random.default_rng(seed)

@@ -27,7 +27,7 @@ def c5_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
     r = runs_named({"teacher": teacher, "student": student}, runs)
     summary = {role: rd.summary() for role, rd in r.items()}
     metrics = {role: read_jsonl(rd.metrics_path) for role, rd in r.items()}
-    cos = {role: np.array(summary[role]["probes"]["channel_alignment"]["channel_cos"]) for role in r}
+    cos = {role: np.array(rd.probe_summary("channel_alignment")["channel_cos"]) for role, rd in r.items()}
     fractions = {role: {k: mean_over_steps(metrics[role], k) for k in FRACTIONS} for role in r}
 
     figures = Path(out)

@@ -119,7 +119,7 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     device = pick_device(cfg.train.device)
     ds = load_dataset_for(cfg.data, given=data)
     ds = ds.with_splits(train=ds.train.to(device), test=ds.test.to(device))
-    pipeline = Pipeline(ds.transforms, device)
+    pipeline = Pipeline(ds.transforms, device, ds.input_shape)
 
     torch.manual_seed(cfg.seed)
     images = len(ds.input_shape) == 3
