@@ -32,6 +32,10 @@ def test_constructive_counter_on_a_hand_made_case():
     # P1's rule over all 3 channels: (x.mu > 0) == (q > 0); one-hot: ch0 ok, ch1 wrong, ch2 ok
     assert m["sign_rule_onehot"] == pytest.approx(2 / 3)
     assert m["sign_rule_kd"] == pytest.approx(2 / 3)  # ch2: x.mu = 0 but q > 0
+    # over all channels, the zero channel 2 counts as harmless
+    assert m["constructive_all_onehot"] == pytest.approx(2 / 3) and m["constructive_all_kd"] == pytest.approx(1.0)
+    # teacher logits log(0.5), log(0.45), log(0.05) are all negative: only the zero channel agrees
+    assert m["logit_rule_kd"] == pytest.approx(1 / 3)
     assert probe.epoch_metrics(None) == {}  # reset for the next epoch
 
 
@@ -56,8 +60,16 @@ def test_plan_errors(tmp_path):
 
 
 def test_c5_config_end_to_end(tmp_path, capsys):
-    code = main(["run", str(CONFIGS / "c5_synthetic.yaml"), "--out", str(tmp_path), "--json", "--no-progress",
-                 "train.epochs=2", "data.num_test=256"])
+    import yaml
+
+    from kdlab.config import load_yaml
+
+    raw = load_yaml(CONFIGS / "c5_synthetic.yaml")
+    assert [r["name"] for r in raw["reports"]] == ["c5", "c5_seeds"]
+    raw["reports"] = raw["reports"][:1]  # the seed grid has its own test
+    (tmp_path / "c5.yaml").write_text(yaml.safe_dump(raw))
+    code = main(["run", str(tmp_path / "c5.yaml"), "--out", str(tmp_path), "--json", "--no-progress",
+                 "train.epochs=2", "data.num_test=256", "data.similar_replace=false"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     r = out["report"]
@@ -109,3 +121,44 @@ def test_a_base_name_reaches_its_seeds_only(tmp_path):
     cfgs, _ = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "runs.b.train.epochs=3"])
     got = {c.name: (c.seed, c.train.epochs) for c in cfgs}
     assert got == {"a": (7, 30), "a_second": (0, 30), "b_s1": (1, 3), "b_s2": (2, 3)}
+
+
+def test_similar_classes_drawn_with_replacement_give_p1s_one_hot_count():
+    """Under P1's sign rule one-hot is wrong exactly on the similar channels: 3 of 10 without
+    replacement (70%), 2.68 of 10 on average with it (73.2%, P1: 73.22%)."""
+    from kdlab.data import load_dataset
+
+    for replace, expected, spread in ((False, 0.70, 0.0), (True, 0.732, 0.01)):
+        ds = load_dataset("synthetic-channels", options={"num_train": 4000, "num_test": 1, "similar_replace": replace})
+        x, y = ds.train.inputs, ds.train.label
+        probe = ConstructiveUpdates(ds, None, SimpleNamespace(loss=LossConfig(temperature=1.0)), None)
+        probe.on_step(0, {"inputs": x, "label": y}, torch.zeros(len(y), 10), None, None)
+        assert abs(probe.epoch_metrics(None)["sign_rule_onehot"] - expected) <= spread + 1e-6
+        distinct = (x.abs().sum(-1) > 0).sum(1)
+        assert (distinct == 4).all() if not replace else (distinct < 4).any() and (distinct >= 2).all()
+
+
+def test_c5_over_seeds_and_both_readings(tmp_path):
+    from kdlab.config import load_yaml
+    from kdlab.plan import run_plan
+
+    raw = load_yaml(CONFIGS / "c5_synthetic.yaml")
+    raw["reports"] = [{"name": "c5_seeds", "teacher": "c5_teacher", "student": "c5_student",
+                       "data_seeds": 2, "model_seeds": 2}]
+    quick = ["train.epochs=2", "data.num_train=128", "data.num_test=128"]
+    rep = run_plan(raw, tmp_path, quick, progress=False, log=lambda s: None)["report"]
+    for reading, unit_mu in (("text", False), ("unit", True)):
+        pairs = rep["readings"][reading]["pairs"]
+        assert [(p["data_seed"], p["model_seed"]) for p in pairs] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+        stats = rep["readings"][reading]["stats"]
+        gaps = [p["test_gap"] for p in pairs]
+        assert stats["test_gap"]["mean"] == pytest.approx(np.mean(gaps)) and stats["test_gap"]["std"] > 0
+        run = tmp_path / "reports" / "c5_seeds" / "runs" / f"{reading}_d1_s1_student"
+        from kdlab.records import RunDir
+
+        cfg = RunDir(run).config()
+        assert (cfg.data.options["unit_mu"], cfg.data.options["data_seed"], cfg.seed) == (unit_mu, 1, 2)
+    messages = []
+    run_plan(raw, tmp_path, quick, progress=False, log=messages.append)
+    assert sum("reusing" in m for m in messages) == 2  # the plan's own runs; the grid's are reused silently
+    assert (tmp_path / "reports" / "c5_seeds" / "c5_seeds.json").is_file()

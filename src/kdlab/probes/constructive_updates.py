@@ -14,7 +14,13 @@ class ConstructiveUpdates(Probe):
     p the student's probabilities (both at the loss's temperature), the negative gradient on w_k is
     (q_k - p_k) x_k, constructive when (q_k - p_k)(x_k . mu*_k) > 0. Counted over the non-zero
     channels, for the one-hot target and, where a teacher is present, the distillation target.
-    P1's own rule is kept too: over all (x, k), sign-correct when (x_k . mu*_k > 0) == (q_k > 0)."""
+    Four counting rules, because P1 states its one-hot rule but not how it counted distillation:
+      constructive_<t>      the rule above, over the non-zero channels (kdlab's);
+      constructive_all_<t>  the same over all K channels, a zero channel counting as harmless;
+      sign_rule_<t>         P1's literal rule over all (x, k): right when (x_k . mu*_k > 0) == (q_k > 0).
+                            Soft targets are never 0, so for distillation it is capped near
+                            (1 + similar channels) / K, about 40%: it cannot give P1's 97.77%;
+      logit_rule_kd         "non-zero target" read as a positive teacher logit: (x_k . mu*_k > 0) == (f_k > 0)."""
 
     def __init__(self, dataset, model, config, pipeline):
         self.mu = mu_star(dataset, "constructive_updates")
@@ -22,10 +28,15 @@ class ConstructiveUpdates(Probe):
         self.sums: dict[str, torch.Tensor] = {}  # on the device: read once an epoch, not every step
         self.steps = 0
 
-    def _add(self, name: str, q: torch.Tensor, p: torch.Tensor, dots: torch.Tensor, nonzero: torch.Tensor) -> None:
+    def _add(self, name: str, q: torch.Tensor, p: torch.Tensor, dots: torch.Tensor, nonzero: torch.Tensor,
+             teacher_logits: torch.Tensor | None = None) -> None:
         constructive = ((q - p) * dots > 0) & nonzero
         fractions = {f"constructive_{name}": constructive.sum() / nonzero.sum().clamp_min(1),
+                     # over all K channels: a zero channel gets no update, so it does no harm
+                     f"constructive_all_{name}": (constructive | ~nonzero).float().mean(),
                      f"sign_rule_{name}": ((dots > 0) == (q > 0)).float().mean()}
+        if teacher_logits is not None:  # "non-zero target" read as a positive teacher logit
+            fractions[f"logit_rule_{name}"] = ((dots > 0) == (teacher_logits > 0)).float().mean()
         for key, value in fractions.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
 
@@ -39,7 +50,8 @@ class ConstructiveUpdates(Probe):
         k = logits.shape[1]
         self._add("onehot", F.one_hot(y, k).float(), logits.softmax(1), dots, nonzero)
         if teacher_logits is not None:
-            self._add("kd", (teacher_logits / self.T).softmax(1), (logits / self.T).softmax(1), dots, nonzero)
+            self._add("kd", (teacher_logits / self.T).softmax(1), (logits / self.T).softmax(1), dots, nonzero,
+                      teacher_logits)
         self.steps += 1
 
     def epoch_metrics(self, model):
