@@ -115,7 +115,7 @@ def test_digits_fixed_stratified_split():
 
 
 def test_synthetic_channels_structure():
-    ds = load_dataset("synthetic-channels", options={"num_train": 64, "num_test": 16})
+    ds = load_dataset("synthetic-channels", options={"num_train": 64, "num_test": 16, "similar_replace": False})
     x, y = ds.train.inputs, ds.train.label
     mu = ds.extras["mu_star"]
     assert x.shape == (64, 10, 100)

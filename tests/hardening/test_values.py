@@ -59,7 +59,7 @@ def test_bad_loss_values(tmp_path, fails, extra, match):
     (["synthetic-channels", "a=.nan"], "option 'a' of dataset 'synthetic-channels': Input should be a finite number"),
     (["synthetic-channels", "a=2"], "option 'a' of dataset 'synthetic-channels'"),
     (["synthetic-channels", "num_train=0"], "option 'num_train'"),
-    (["synthetic-channels", "num_similar=10"], "needs num_classes >= 2 and num_similar <= num_classes - 1"),
+    (["synthetic-channels", "num_similar=10", "similar_replace=false"], "num_similar <= num_classes - 1"),
     (["synthetic-channels", "dim=-5"], "option 'dim'"),
     (["digits", "test_fraction=1.5"], "option 'test_fraction' of dataset 'digits'"),
 ])
