@@ -84,10 +84,20 @@ def test_c4_config_end_to_end_and_resume_keeps_the_trajectory(tmp_path, capsys):
     args = ["run", str(CONFIGS / "c4_random_features.yaml"), "--json", "--no-progress", "train.epochs=3",
             "model.num_features=300", "record.checkpoint_every_epochs=1"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
-    r = json.loads(capsys.readouterr().out)["report"]
-    assert r["num_pairs"] == 15 and 0 <= r["faster"] <= 15
+    c4, seeds = json.loads(capsys.readouterr().out)["reports"]
+    assert c4["num_pairs"] == 15 and 0 <= c4["sooner"] <= 15 and c4["rank"] <= 64
+    assert len({p["top"] for p in c4["pairs"]}) == 15 == len({p["bottom"] for p in c4["pairs"]})  # no repeats
+    assert all(p["top"] < 15 and 20 <= p["bottom"] <= 60 for p in c4["pairs"])
+    assert [s["model_seed"] for s in seeds["seeds"]] == [0, 1, 2, 3, 4]
+    assert seeds["stats"]["sooner"]["min"] <= seeds["stats"]["sooner"]["mean"] <= seeds["stats"]["sooner"]["max"]
     rec = np.load(tmp_path / "a" / "c4rf_teacher" / "probes" / "eigen_projections.npz")
     assert rec["projections"].shape == (3 * 8 + 1, 64) and rec["projections"][0].max() == 0.0
+    assert rec["raw_projections"].shape == rec["projections"].shape and rec["raw_projections"][0].max() > 0
+    # teacher and student share the random features (feature_seed), whatever their run seeds
+    from safetensors.torch import load_file
+
+    te, st = (load_file(str(tmp_path / "a" / n / "checkpoints" / "final.safetensors")) for n in ("c4rf_teacher", "c4rf_student"))
+    assert torch.equal(te["proj"], st["proj"]) and not torch.equal(te["head.weight"], st["head.weight"])
 
     # interrupt the teacher after epoch 2, resume: the same trajectory
     from kdlab.plan import resolve_plan as rp
@@ -162,3 +172,22 @@ def test_c5_over_seeds_and_both_readings(tmp_path):
     run_plan(raw, tmp_path, quick, progress=False, log=messages.append)
     assert sum("reusing" in m for m in messages) == 2  # the plan's own runs; the grid's are reused silently
     assert (tmp_path / "reports" / "c5_seeds" / "c5_seeds.json").is_file()
+
+
+def test_c4_metrics_tell_a_convex_trajectory_from_a_straight_one():
+    from kdlab.reports.c4 import bow, choose_pairs, time_to
+
+    t = np.linspace(0, 1, 101)
+    straight = (t, t)
+    convex = (np.sqrt(t), t**2)  # the top direction leads: the curve bows below the diagonal
+    concave = (t**2, np.sqrt(t))
+    assert bow(*straight) == pytest.approx(0.0, abs=1e-12)
+    # by hand: 1/2 * integral of (u v' - v u') dt = 1/2 * integral of (2 - 1/2) t^1.5 dt = 0.3
+    assert bow(*convex) == pytest.approx(0.3, abs=1e-3)
+    assert bow(*concave) == pytest.approx(-0.3, abs=1e-3)
+    # the headline compares against the teacher's final value: a student that stops short never reaches it
+    teacher_top = t
+    assert time_to(np.sqrt(t), 0.9 * teacher_top[-1]) < time_to(teacher_top, 0.9 * teacher_top[-1])
+    assert time_to(0.5 * t, 0.9) == 1.0
+    pairs = choose_pairs(np.random.default_rng(0), 15, 15, (20, 60), rank=30)
+    assert len(pairs) == 10 and len({b for _, b in pairs}) == 10 and all(20 <= b < 30 for _, b in pairs)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..values import Count
+from ..values import Count, Seed
 from .base import MODELS
 
 
@@ -31,10 +31,13 @@ class MLP(nn.Module):
 class RandomFeatures(nn.Module):
     """relu(x W + b) with W, b fixed at initialisation (buffers: saved, never trained), then a linear head."""
 
-    def __init__(self, in_features: int, num_features: int, num_classes: int):
+    def __init__(self, in_features: int, num_features: int, num_classes: int, feature_seed: int | None = None):
         super().__init__()
-        self.register_buffer("proj", torch.randn(in_features, num_features) / math.sqrt(in_features))
-        self.register_buffer("offset", torch.randn(num_features) * 0.1)
+        # With a feature seed the features are the same whatever the run's seed: a student then shares
+        # its teacher's features (and so the eigendirections P1 App. C.4 projects on).
+        gen = torch.Generator().manual_seed(feature_seed) if feature_seed is not None else None
+        self.register_buffer("proj", torch.randn(in_features, num_features, generator=gen) / math.sqrt(in_features))
+        self.register_buffer("offset", torch.randn(num_features, generator=gen) * 0.1)
         self.head = nn.Linear(num_features, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,8 +66,9 @@ def mlp(num_classes: int, input_shape: tuple[int, ...], hidden: list[Count] = (2
 
 
 @MODELS.register("random_features")
-def random_features(num_classes: int, input_shape: tuple[int, ...], num_features: Count = 5000) -> nn.Module:
-    return RandomFeatures(math.prod(input_shape), num_features, num_classes)
+def random_features(num_classes: int, input_shape: tuple[int, ...], num_features: Count = 5000,
+                    feature_seed: Seed | None = None) -> nn.Module:
+    return RandomFeatures(math.prod(input_shape), num_features, num_classes, feature_seed)
 
 
 @MODELS.register("channel_linear")

@@ -17,7 +17,8 @@ class EigenProjections(Probe):
     what the trained layer sees: random features (random_features: head) or inputs (mlp: first
     layer). Records ||(W_t - W_0) v_j|| after every step, for the top `count` directions: the
     displacement from initialisation, so that runs from different random inits are comparable and
-    an MLP's large random first layer does not drown what training adds."""
+    an MLP's large random first layer does not drown what training adds. P1's own measure, the raw
+    ||W_t v_j||, is recorded beside it (`raw_projections`)."""
 
     def __init__(self, dataset, model, config, pipeline, count: Count = 64):
         x = pipeline.eval(dataset.train.batch())["inputs"]
@@ -36,22 +37,26 @@ class EigenProjections(Probe):
         self.initial = self.layer.weight.detach().float().cpu().clone()
         self.eigenvalues = (s[:count] ** 2).numpy()
         self.steps: list[int] = [0]
-        self.proj: list[np.ndarray] = [self._project()]
+        self.proj: list[np.ndarray] = []
+        self.raw: list[np.ndarray] = []
+        self._record()
 
-    def _project(self) -> np.ndarray:
-        w = self.layer.weight.detach().float().cpu() - self.initial  # (out, d)
-        return torch.linalg.vector_norm(w @ self.directions.T, dim=0).numpy()
+    def _record(self) -> None:
+        w = self.layer.weight.detach().float().cpu()  # (out, d)
+        self.proj.append(torch.linalg.vector_norm((w - self.initial) @ self.directions.T, dim=0).numpy())
+        self.raw.append(torch.linalg.vector_norm(w @ self.directions.T, dim=0).numpy())
 
     def on_step(self, step, batch, logits, teacher_logits, model):
         self.steps.append(step + 1)
-        self.proj.append(self._project())
+        self._record()
 
     def state(self):
-        return {"steps": np.array(self.steps), "projections": np.stack(self.proj), "eigenvalues": self.eigenvalues,
-                "initial": self.initial.numpy()}
+        return {"steps": np.array(self.steps), "projections": np.stack(self.proj), "raw_projections": np.stack(self.raw),
+                "eigenvalues": self.eigenvalues, "initial": self.initial.numpy()}
 
     def load(self, state, step):
         keep = state["steps"] <= step
         self.initial = torch.as_tensor(state["initial"])
         self.steps = state["steps"][keep].tolist()
         self.proj = list(state["projections"][keep])
+        self.raw = list(state["raw_projections"][keep])
