@@ -32,6 +32,9 @@ def test_online_vs_offline_report(ovo):
     assert online["teacher_epochs"] == [1, 2, 3]
     assert rep["students"]["early-stopped KD"]["supervision"]["teacher_epoch"] == 2
     assert rep["students"]["no KD"]["supervision"]["adjusted"] > rep["students"]["offline KD"]["supervision"]["adjusted"]
+    curves = rep["over_training"]["curves"]
+    assert rep["over_training"]["student"].endswith("ovo_small_online_s1")
+    assert all(r > lab for r, lab in zip(curves["random labels"], curves["labels"]))
 
 
 def test_complexity_cli(ovo, tmp_path, capsys):
@@ -48,6 +51,16 @@ def test_complexity_cli(ovo, tmp_path, capsys):
     for lo, hi in zip(curve, r["kernels"]["init"]["teacher"]["4.0"]):
         assert hi["adjusted"] < lo["adjusted"]
     assert r["kernels"]["init"]["jitter"] > 0 and (tmp_path / "complexity.png").exists()
+    # P2's curve: the student's NTK at each of its kept checkpoints, four targets
+    ot = r["over_training"]
+    assert ot["student_epochs"] == [0, 3] and ot["online_teacher_epochs"] == [1, 3]  # init, and the kept checkpoint
+    c = ot["curves"]
+    assert set(c) == {"labels", "random labels", "offline teacher", "online teacher"}
+    for e in range(2):
+        assert c["random labels"][e] > c["labels"][e] > c["offline teacher"][e]
+    assert c["online teacher"][-1] == pytest.approx(c["offline teacher"][-1])  # the same checkpoint at the end
+    assert c["online teacher"][0] < c["offline teacher"][0]
+    assert (tmp_path / "complexity_over_training.png").exists()
 
 
 def test_complexity_cli_errors(ovo, tmp_path, capsys):

@@ -10,6 +10,7 @@ P2's exact kernel checkpoint, n and multi-class handling are not in our text; ou
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -99,4 +100,45 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
         curve = {str(t): [{"epoch": e, **supervision_complexity(theta, soft_targets(lg, t, center), rel_jitter)}
                           for e, lg in logits.items()] for t in temperatures}
         result["kernels"][kname] = {"labels": lab, "teacher": curve, "jitter": lab["jitter"]}
+    if student is not None:
+        result["over_training"] = complexity_over_training(te_run, st_run, data, logits, center=center,
+                                                           rel_jitter=rel_jitter)
     return result
+
+
+def random_label_targets(data: KernelData, seed: int = 0, center: bool = False) -> torch.Tensor:
+    """One-hot targets of labels drawn uniformly at random (seeded): P2's most complex reference."""
+    gen = torch.Generator().manual_seed(seed)
+    return onehot_targets(torch.randint(0, data.ds.num_classes, (len(data.labels),), generator=gen),
+                          data.ds.num_classes, center)
+
+
+def complexity_over_training(te_run: RunDir, st_run: RunDir, data: KernelData, teacher_logits_by_epoch: dict,
+                             temperature: float | None = None, center: bool = False, rel_jitter: float = 1e-6) -> dict:
+    """P2's figure: adjusted complexity of four targets under the student's NTK at each of its kept
+    checkpoints (its initialisation first): labels, random labels, the offline teacher (its final
+    checkpoint) and the online teacher (the checkpoint of epoch min(ceil(e * r), last) at student
+    epoch e, r = teacher epochs / student epochs, as online distillation uses it). Teacher targets
+    are softmax(logits / tau), tau the student's distillation temperature (or 1)."""
+    st_cfg = st_run.config()
+    tau = temperature if temperature is not None else st_cfg.loss.distill_temperature
+    t_epochs = sorted(teacher_logits_by_epoch)
+    ratio = t_epochs[-1] / st_cfg.train.epochs
+
+    def online(e: int) -> int:
+        wanted = min(math.ceil(max(e, 1) * ratio), t_epochs[-1])
+        earlier = [t for t in t_epochs if t <= wanted]
+        return earlier[-1] if earlier else t_epochs[0]
+
+    targets = {"labels": lambda e: onehot_targets(data.labels, data.ds.num_classes, center),
+               "random labels": lambda e: random_label_targets(data, center=center),
+               "offline teacher": lambda e: soft_targets(teacher_logits_by_epoch[t_epochs[-1]], tau, center),
+               "online teacher": lambda e: soft_targets(teacher_logits_by_epoch[online(e)], tau, center)}
+    epochs = [0, *st_run.checkpoint_epochs()]
+    curves: dict[str, list[float]] = {name: [] for name in targets}
+    for e in epochs:
+        theta = empirical_ntk(run_model(st_run, data, st_run.weights_path(e) if e else None), data.x)
+        for name, target in targets.items():
+            curves[name].append(supervision_complexity(theta, target(e), rel_jitter)["adjusted"])
+    return {"student_epochs": epochs, "temperature": tau, "online_teacher_epochs": [online(e) for e in epochs],
+            "curves": curves}

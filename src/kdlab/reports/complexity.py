@@ -35,8 +35,27 @@ def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = N
         rows.append(["labels (one-hot)", *([f"{k['labels']['adjusted']:.4f}"] * len(temps))])
         tables.append(Table(f"Adjusted supervision complexity, {result['student_model']} NTK at {kname}, "
                             f"n = {result['n']} (jitter {k['jitter']:.2e})", ["targets", *(f"tau = {t}" for t in temps)], rows))
-    figure = _figure(result, Path(out) / "complexity.png")
-    return Report("complexity", tables=tables, figures=[figure], data=result)
+    figures = [_figure(result, Path(out) / "complexity.png")]
+    if "over_training" in result:
+        ot = result["over_training"]
+        tables.append(Table(f"P2's curve: adjusted complexity under the student's NTK at each of its epochs "
+                            f"(teacher targets at tau = {ot['temperature']}; online teacher epochs "
+                            f"{ot['online_teacher_epochs']})", ["targets", *(f"epoch {e}" for e in ot["student_epochs"])],
+                            [[name, *(f"{v:.4f}" for v in values)] for name, values in ot["curves"].items()]))
+        figures.append(_over_training_figure(result, Path(out) / "complexity_over_training.png"))
+    return Report("complexity", tables=tables, figures=figures, data=result)
+
+
+def _over_training_figure(result: dict, path: Path) -> Path:
+    ot = result["over_training"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
+    for name, values in ot["curves"].items():
+        ax.plot(ot["student_epochs"], values, marker="o", ms=3, label=name)
+    ax.set_xlabel("student epoch (its NTK at that checkpoint)")
+    ax.set_ylabel("adjusted supervision complexity")
+    ax.set_title(f"Supervision complexity over the student's training (P2), n = {result['n']}", fontsize=9)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
 
 
 def _figure(result: dict, path: Path) -> Path:

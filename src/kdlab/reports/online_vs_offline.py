@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..complexity import empirical_ntk, onehot_targets, soft_targets, supervision_complexity
-from ..complexity.runs import KernelData, run_model
+from ..complexity.runs import KernelData, complexity_over_training, run_model, teacher_checkpoints, teacher_logits
 from ..distill.teachers import RunTeacher
 from ..records import RunDir
 from .base import REPORTS, Report, Table, runs_of
@@ -72,6 +72,14 @@ def online_vs_offline_report(runs: dict[str, RunDir], out: Path, teacher: str = 
         rows.append([label, str(len(accs)), f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", f"{sup['adjusted']:.4f}"])
     result["teacher_test_acc"] = te_run.summary()["test_acc"]
     rows.insert(0, ["teacher", "1", f"{100 * result['teacher_test_acc']:.2f}", ""])
-    table = Table(f"Online vs offline distillation (P2), complexity under {result['kernel']}, n = {result['n']}",
-                  ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"], rows)
-    return Report("online_vs_offline", tables=[table], data=result)
+    tables = [Table(f"Online vs offline distillation (P2), complexity under {result['kernel']}, n = {result['n']}",
+                    ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"], rows)]
+    online = next((m[0] for m in groups.values() if m[0].config().teacher and m[0].config().teacher.online), None)
+    if online is not None:  # P2's curve, under the first online student's NTK at each of its checkpoints
+        logits = {e: teacher_logits(te_run, data, w) for e, w in teacher_checkpoints(te_run)}
+        ot = result["over_training"] = {"student": str(online.root),
+                                        **complexity_over_training(te_run, online, data, logits)}
+        tables.append(Table(f"Adjusted complexity under {online.root.name}'s NTK at each of its epochs",
+                            ["targets", *(f"epoch {e}" for e in ot["student_epochs"])],
+                            [[name, *(f"{v:.4f}" for v in values)] for name, values in ot["curves"].items()]))
+    return Report("online_vs_offline", tables=tables, data=result)
