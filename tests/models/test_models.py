@@ -44,3 +44,13 @@ def test_unknown_model_and_option():
     with pytest.raises(ConfigError, match="needs inputs shaped"):
         build_model("channel_linear", 10, (1, 8, 8))
     assert "resnet20" in MODELS.names()
+
+
+def test_mobilenetv2_never_downsamples_small_inputs_below_4x4():
+    import torch
+
+    sizes = {shape: build_model("mobilenetv2", 10, shape).features(torch.zeros(2, *shape)).shape[-2:]
+             for shape in [(3, 32, 32), (1, 8, 8), (1, 28, 28), (3, 64, 64)]}
+    assert sizes[(3, 32, 32)] == (4, 4)  # the usual CIFAR adaptation, unchanged
+    assert sizes[(1, 8, 8)] == (4, 4) and sizes[(1, 28, 28)] == (7, 7)
+    assert sizes[(3, 64, 64)] == (2, 2)  # larger inputs keep the paper's strides
