@@ -117,7 +117,7 @@ def c4_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
                        "15/15 linear, 13/15 MLP"],
                       ["student's trajectory bows more toward the top direction", f"{data['more_convex']}/{n}", ""],
                       [f"secondary: student reaches {pct}% of its own final top value sooner", f"{data['own_sooner']}/{n}", ""],
-                      [f"secondary: the same along the bottom direction (should not be all)", f"{data['own_sooner_bottom']}/{n}", ""],
+                      ["secondary: the same along the bottom direction (should not be all)", f"{data['own_sooner_bottom']}/{n}", ""],
                       ["test accuracy % teacher / student",
                        f"{100 * data['teacher_test_acc']:.2f} / {100 * data['student_test_acc']:.2f}", ""]],
                   [figure])

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import numpy as np
 import torch
 from torch import nn
 
