@@ -33,20 +33,20 @@ def make_models(device):
     return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
 
 
-def _config(batch, device):
+def _config(batch, device, precision="fp32", compile=False):
     """Pure KD at T = 4 with SGD-Nesterov; data, student and teacher are given as objects."""
     return check_registered(validate({
         "data": {"name": "bench", "object": "bench"}, "model": {"name": "resnet20"},
-        "train": {"batch_size": batch, "lr": 0.05, "device": device.type},
+        "train": {"batch_size": batch, "lr": 0.05, "device": device.type, "precision": precision, "compile": compile},
         "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 4.0}}}, "teacher": {"object": "resnet56"}}))
 
 
-def bench_ours(x, y, batch, steps, warmup, device) -> float:
+def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=False) -> float:
     """kdlab's own loop parts: Session.batches (on-device batched augmentation) and Session.train_step."""
     student, teacher_model = make_models(device)
     data = from_tensors((x, y), (x[:1], y[:1]), name="bench",
                         transforms=[{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}])
-    session = setup(_config(batch, device), model=student, data=data, teacher=Teacher(teacher_model))
+    session = setup(_config(batch, device, precision, compile), model=student, data=data, teacher=Teacher(teacher_model))
     done, t0, epoch = 0, None, 0
     while True:
         for b in session.batches(epoch):
@@ -120,6 +120,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--variants", nargs="+", default=["fp32"],
+                   help="kdlab variants to time: fp32, bf16, fp16 (GPU), and any of them +compile (e.g. bf16+compile)")
     args = p.parse_args()
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
@@ -127,12 +129,14 @@ def main():
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 100, (n,), generator=g)
     ref = bench_reference(x, y, args.batch, args.steps, args.warmup, device, args.workers)
-    ours = bench_ours(x, y, args.batch, args.steps, args.warmup, device)
+    ours = {v: bench_ours(x, y, args.batch, args.steps, args.warmup, device, v.split("+")[0], v.endswith("+compile"))
+            for v in args.variants}
     table = Table(title=f"KD step, resnet56 -> resnet20, batch {args.batch}, {device.type}, {torch.get_num_threads()} threads")
     for c in ("loop", "img/s", "vs reference"):
         table.add_column(c, justify="right" if c != "loop" else "left")
     table.add_row(f"reference (DataLoader, {args.workers} workers, per-sample transforms)", f"{ref:.1f}", "1.00x")
-    table.add_row("kdlab (on-device batched augmentation, channels_last)", f"{ours:.1f}", f"{ours / ref:.2f}x")
+    for v, rate in ours.items():
+        table.add_row(f"kdlab {v} (on-device batched augmentation, channels_last)", f"{rate:.1f}", f"{rate / ref:.2f}x")
     Console().print(table)
 
 

@@ -48,3 +48,14 @@ def test_every_example_config_validates():
     for p in paths:
         raw = load_yaml(p)
         resolve_plan(raw, "runs") if is_plan(raw) else load_config(p)
+
+
+def test_the_readme_config_example_resolves():
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = text[text.index("name: digits_switch_onehot_to_kd"):]
+    cfg = resolve(yaml.safe_load(block[:block.index("```")]))
+    assert cfg.loss.switch.to == "kd" and cfg.train.precision == "auto" and list(cfg.loss.terms) == ["onehot", "kd"]

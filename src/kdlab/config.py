@@ -81,6 +81,10 @@ class TrainConfig(Strict):
     decay_epochs: list[Count] = []
     decay_factor: Positive = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Autocast precision of the training forward passes; auto: bf16 on a GPU that supports it, else fp32.
+    # Evaluation and recorded predictions stay fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = False  # torch.compile the student's and teacher's training forward passes
 
 
 class SwitchConfig(Strict):

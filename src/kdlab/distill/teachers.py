@@ -31,8 +31,9 @@ class Teacher:
         self.model = model.eval().requires_grad_(False)
 
     @torch.no_grad()
-    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int) -> torch.Tensor:
-        return logits_of(self.model, batch)
+    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int, forward: nn.Module | None = None) -> torch.Tensor:
+        """`forward`: the model as called (e.g. compiled); it shares the model's weights."""
+        return logits_of(forward if forward is not None else self.model, batch)
 
     def epoch_for(self, student_epoch: int) -> int | None:
         return None
@@ -105,7 +106,7 @@ class RunTeacher(Teacher):
             load_weights(path, self.model)
             self.loaded = path
 
-    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int) -> torch.Tensor:
+    def logits(self, batch: dict[str, torch.Tensor], student_epoch: int, forward: nn.Module | None = None) -> torch.Tensor:
         if self.cfg.online:
             self._load(self.run.weights_path(self.epoch_for(student_epoch)))
-        return super().logits(batch, student_epoch)
+        return super().logits(batch, student_epoch, forward)

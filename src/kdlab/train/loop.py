@@ -10,6 +10,7 @@ seeded by (seed, epoch), so an interrupted run resumes to the same result.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -39,6 +40,16 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
     return torch.device(name)
+
+
+def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training steps (None: fp32, no autocast)."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 needs a CUDA device (its loss scaling is GPU-only); "
+                          "use train.precision=bf16 or fp32 on a CPU")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -77,6 +88,10 @@ class Session:
     objective: Objective
     optimizer: torch.optim.Optimizer
     probes: dict[str, Probe]
+    autocast: torch.dtype | None = None  # training forward passes; None is plain fp32
+    scaler: torch.amp.GradScaler | None = None  # fp16 only
+    forward: nn.Module | None = None  # the student as called in training steps (compiled or not)
+    teacher_forward: nn.Module | None = None
     epoch: int = 0  # epochs done
     step: int = 0
     elapsed: float = 0.0
@@ -100,13 +115,21 @@ class Session:
         slower on CPU (benchmarks/train_step.py, 2 cores), its buffers no longer fitting freed memory.
         """
         needs = self.teacher is not None and self.objective.needs_teacher(self.step)
-        teacher_logits = self.teacher.logits(batch, epoch) if needs else None
-        logits = logits_of(self.model, batch)
-        features, teacher_features = self.objective.features()
-        loss, terms = self.objective(StepOutputs(logits, batch, teacher_logits, features, teacher_features), self.step)
+        precision = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
+        with precision:
+            teacher_logits = self.teacher.logits(batch, epoch, self.teacher_forward) if needs else None
+            logits = logits_of(self.forward if self.forward is not None else self.model, batch)
+            features, teacher_features = self.objective.features()
+            out = StepOutputs(logits, batch, teacher_logits, features, teacher_features)
+            loss, terms = self.objective(out, self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         return logits.detach(), teacher_logits, terms
 
 
@@ -135,7 +158,13 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg.train)
     probes = build_probes(cfg.record.probes, ds, model, cfg, pipeline)
-    return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes)
+    dtype = pick_precision(cfg.train.precision, device)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    # Compiled modules share the originals' parameters; checkpoints and evaluation use the originals.
+    forward = torch.compile(model) if cfg.train.compile else None
+    teacher_forward = torch.compile(teacher.model) if cfg.train.compile and teacher is not None else None
+    return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes, dtype, scaler,
+                   forward, teacher_forward)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
@@ -286,7 +315,9 @@ def train(
     teacher_run = s.teacher.run.root if s.teacher is not None and s.teacher.run is not None else None
     write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
                 {"dataset": s.data.name, "transforms": s.data.transforms,
-                 "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds})
+                 "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
+                 "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
+                 "compile": cfg.train.compile})
     resume(s, run, log)
     last_step = cfg.train.epochs * s.steps_per_epoch
     if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:
