@@ -178,6 +178,7 @@ class RecordConfig(Strict):
     predictions_every_epochs: int = Field(10, ge=1)  # and always the last epoch
     checkpoint_every_epochs: int = Field(1, ge=1)
     probes: list[str] = []  # measurements inside the loop, by name (kdlab.probes)
+    tensorboard: bool = True  # scalar metrics as TensorBoard event files under <run>/tb/
 
 
 class RunConfig(Strict):

@@ -28,6 +28,7 @@ from ..models import build_model, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import RunDir, load_state, load_weights, save_state, save_weights, write_predictions, write_start
 from .optim import build_optimizer, lr_at
+from .events import EventWriter
 from .progress import Progress
 
 EpochHook = Callable[[int, int], None]  # (finished 1-based epoch, global step)
@@ -324,11 +325,13 @@ def train(
         log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
             f"({last_step}); the switch never happens")
     bar = Progress(cfg.name, total=cfg.train.epochs * s.steps_per_epoch, done=s.step, enabled=progress)
+    events = EventWriter(run.root / "tb", s.step, cfg.record.tensorboard, log)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display
         while s.epoch < cfg.train.epochs:
             row = train_epoch(s, bar)
             last_acc = evaluate_and_record(s, run, row)
+            events.add(row)
             if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == cfg.train.epochs:
                 save_checkpoint(s, run)
             bar.set_postfix(test_acc=row["test_acc"])
@@ -336,4 +339,5 @@ def train(
                 hook(s.epoch, s.step)
     finally:
         bar.close()
+        events.close()
     return finish(s, run, last_acc)
