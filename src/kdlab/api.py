@@ -22,7 +22,7 @@ from .config import (LEGACY_LOSS_KEYS, RunConfig, check_registered, load_yaml, t
                      with_overrides)
 from .data import Dataset, as_dataset
 from .distill.teachers import Teacher, run_model
-from .errors import ConfigError, KdlabError
+from .errors import ConfigError
 from .losses import LossTerm
 from .records import RunDir, load_weights
 from .train.loop import EpochHook
@@ -150,4 +150,4 @@ def fit(
     return Run(run.root, summary, model)
 
 
-__all__ = ["Run", "fingerprint", "fit", "load_run", "KdlabError"]
+__all__ = ["Run", "fingerprint", "fit", "load_run"]

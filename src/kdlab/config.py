@@ -148,6 +148,10 @@ class LossConfig(Strict):
     def term_type(self, name: str) -> str:
         return self.terms[name].term or name
 
+    def weighs_ever(self, name: str) -> bool:
+        """Whether term `name` has weight at some step: from the start, or as the switch's target."""
+        return self.terms[name].weight > 0 or (self.switch is not None and self.switch.to == name)
+
     @property
     def distill_temperature(self) -> float:
         """The temperature of the first term that has one (the distillation's), else 1."""
@@ -209,8 +213,7 @@ def teacher_terms(loss: LossConfig) -> list[str]:
 
 def uses_teacher(loss: LossConfig, given_teacher_terms: tuple[str, ...] = ()) -> bool:
     """Whether a teacher term weighs at some step: a positive weight, or the switch's target."""
-    names = [*teacher_terms(loss), *given_teacher_terms]
-    return any(loss.terms[n].weight > 0 or (loss.switch is not None and loss.switch.to == n) for n in names)
+    return any(loss.weighs_ever(n) for n in [*teacher_terms(loss), *given_teacher_terms])
 
 
 def check_registered(cfg: RunConfig, given_teacher_terms: tuple[str, ...] = ()) -> RunConfig:

@@ -7,6 +7,8 @@ import math
 import os
 import subprocess
 import tempfile
+import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,6 +20,8 @@ from .version import __version__
 
 
 TEMP_SUFFIX = ".tmp"
+# What reading a damaged .npz (a zip) raises: truncated, CRC-damaged, or not a zip at all.
+DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _file_mode() -> int:

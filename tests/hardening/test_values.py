@@ -54,8 +54,14 @@ def test_bad_loss_values(tmp_path, fails, extra, match):
     fails("run", cfg, "--out", tmp_path / "out", *KD, *extra, match=match)
 
 
+def test_bad_model_options():
+    with pytest.raises(ConfigError, match="option 'width' of model 'mobilenetv2': Input should be greater than 0"):
+        resolve({"model": {"name": "mobilenetv2", "width": -1}})
+    with pytest.raises(ConfigError, match="option 'feature_seed' of model 'random_features'"):
+        resolve({"model": {"name": "random_features", "feature_seed": -1}})
+
+
 @pytest.mark.parametrize("args,match", [
-    (["mobilenetv2", "width=-1"], None),
     (["synthetic-channels", "a=.nan"], "option 'a' of dataset 'synthetic-channels': Input should be a finite number"),
     (["synthetic-channels", "a=2"], "option 'a' of dataset 'synthetic-channels'"),
     (["synthetic-channels", "num_train=0"], "option 'num_train'"),
@@ -63,11 +69,7 @@ def test_bad_loss_values(tmp_path, fails, extra, match):
     (["synthetic-channels", "dim=-5"], "option 'dim'"),
     (["digits", "test_fraction=1.5"], "option 'test_fraction' of dataset 'digits'"),
 ])
-def test_bad_builder_options(fails, args, match):
-    if args[0] == "mobilenetv2":  # a model option, through the schema
-        with pytest.raises(ConfigError, match="option 'width' of model 'mobilenetv2': Input should be greater than 0"):
-            resolve({"model": {"name": "mobilenetv2", "width": -1}})
-        return
+def test_bad_dataset_options(fails, args, match):
     fails("data", "inspect", *args, match=match)
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_npz
+from ..io import DAMAGED_NPZ_ERRORS, write_npz
 from .base import DATASETS, Dataset, Split, channel_stats, normalize_spec
 
 SIZE = 64
@@ -57,8 +55,8 @@ def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[tuple[
 
 
 def _cache_path(root: Path, files: list[tuple[Path, int]]) -> Path:
-    """Keyed by content: every image's bytes and label, so a replaced image is decoded again.
-    (Hashing reads the files, about 250 MB for the full set: a second or so, far less than decoding.)"""
+    """Keyed by content: every image's bytes and label, so a replaced image is decoded again. Hashing
+    reads each file once per load; decoding, which the cache saves, is the expensive part."""
     h = hashlib.sha256()
     for p, y in files:
         try:
@@ -85,7 +83,7 @@ def load(root) -> Dataset:
         try:
             with np.load(cache) as z:
                 arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        except DAMAGED_NPZ_ERRORS:
             arrays = None  # a damaged cache is rebuilt, never trusted
         if arrays is not None and (arrays["x_train"].shape[1:] != (3, SIZE, SIZE) or len(arrays["x_train"]) != len(train)
                                    or len(arrays["x_test"]) != len(val)):

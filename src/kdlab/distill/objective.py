@@ -24,6 +24,7 @@ class Objective(nn.Module):
             name: given[name] if name in given else LOSS_TERMS.build(cfg.term_type(name), t.options)
             for name, t in cfg.terms.items()
         })
+        self.cfg = cfg
         self.kinds = {name: cfg.term_type(name) for name in cfg.terms}
         self.initial = {name: t.weight for name, t in cfg.terms.items()}
         self.switch = cfg.switch
@@ -37,13 +38,10 @@ class Objective(nn.Module):
         w = self.weights(step)
         return any(w[n] > 0 for n, t in self.terms.items() if t.needs_teacher)
 
-    def weighs_ever(self, name: str) -> bool:
-        return self.initial[name] > 0 or (self.switch is not None and self.switch.to == name)
-
     @property
     def uses_teacher(self) -> bool:
         """Whether a teacher term weighs at some step."""
-        return any(self.weighs_ever(n) for n, t in self.terms.items() if t.needs_teacher)
+        return any(self.cfg.weighs_ever(n) for n, t in self.terms.items() if t.needs_teacher)
 
     def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor]) -> None:
         """Hook the submodules the terms read, and let terms shape themselves on a sample batch."""
@@ -63,7 +61,7 @@ class Objective(nn.Module):
         student.train(was_training)
         features = self.features()
         for name, term in self.terms.items():
-            if self.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
+            if self.cfg.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
                 term.setup(*features)
 
     def features(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

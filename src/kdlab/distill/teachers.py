@@ -35,9 +35,6 @@ class Teacher:
         """`forward`: the model as called (e.g. compiled); it shares the model's weights."""
         return logits_of(forward if forward is not None else self.model, batch)
 
-    def epoch_for(self, student_epoch: int) -> int | None:
-        return None
-
 
 def run_model(run: RunDir, num_classes: int, input_shape: tuple[int, ...], model: nn.Module | None = None) -> nn.Module:
     """The architecture of a run: `model` when given, else rebuilt from the run's saved config."""

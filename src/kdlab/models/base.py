@@ -8,13 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.base import TARGET_KEYS
 from ..errors import ConfigError
 from ..registry import Registry
 
 MODELS = Registry("model", context=("num_classes", "input_shape"), package="kdlab.models")
 
-# Batch keys that are targets and bookkeeping, never model inputs (as kdlab.data.TARGET_KEYS).
-_NOT_INPUTS = frozenset(("label", "orig_label", "index"))
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], options: dict[str, Any] | None = None):
@@ -52,6 +51,6 @@ def logits_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """
     first, accepted = _forward_names(model)
     extra = {k: v for k, v in batch.items()
-             if k != "inputs" and k not in _NOT_INPUTS and k != first and (accepted is None or k in accepted)}
+             if k != "inputs" and k not in TARGET_KEYS and k != first and (accepted is None or k in accepted)}
     out = model(batch["inputs"], **extra)
     return getattr(out, "logits", out)

@@ -4,15 +4,13 @@ the label was flipped by noise, and its split. Everything an analysis needs, wit
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RunError
-from ..io import write_npz
+from ..io import DAMAGED_NPZ_ERRORS, write_npz
 from .rundir import RunDir
 
 SPLITS = ("train", "test")
@@ -52,7 +50,7 @@ def load_predictions(run: str | Path, step: int | None = None) -> Predictions:
     try:
         with np.load(rd.prediction_path(step), allow_pickle=False) as z:
             data = {k: z[k] for k in (*FIELDS, "split")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except DAMAGED_NPZ_ERRORS as e:
         raise RunError(f"{rd.prediction_path(step)} is not a readable predictions file ({type(e).__name__}: "
                        f"{str(e)[:120]}); the run's records are damaged") from None
     n = len(data["index"])

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 
 from ..config import RunConfig, read_stored_config
 from ..errors import KdlabError, RunError
-from ..io import code_version, read_json_object, write_json, write_text
+from ..io import DAMAGED_NPZ_ERRORS, code_version, read_json_object, write_json, write_text
 from .lock import is_bookkeeping
 
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.safetensors$")
@@ -58,7 +56,7 @@ class RunDir:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return z[key]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        except DAMAGED_NPZ_ERRORS as e:
             raise RunError(f"{path} is not a readable probe record ({type(e).__name__}); the run's records are damaged") from None
 
     def probe_summary(self, probe: str) -> dict:
@@ -175,7 +173,7 @@ def teacher_identity(cfg: RunConfig) -> dict | None:
 
 
 def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tuple[int, ...], num_params: int,
-                teacher_run: Path | None, extra: dict | None = None) -> None:
+                teacher_run: Path | None, teacher_ident: dict | None = None, extra: dict | None = None) -> None:
     """Written once everything has loaded: a failed setup leaves no run directory behind.
 
     run.json holds what readers need without the code that made the run: the model's and data's
@@ -198,7 +196,7 @@ def write_start(run: RunDir, cfg: RunConfig, num_classes: int, input_shape: tupl
         "num_parameters": num_params,
         # the teacher as resolved when the run started (configs may name it relative to the cwd)
         "teacher_run": str(Path(teacher_run).resolve()) if teacher_run is not None else None,
-        "teacher_identity": teacher_identity(cfg) if teacher_run is not None else None,
+        "teacher_identity": teacher_ident if teacher_run is not None else None,
         **(extra or {}),
     })
 

@@ -150,7 +150,3 @@ def render_markdown(report: Report, meta: str, out: Path) -> str:
     lines += [link(f) for f in report.figures if Path(f) not in own]
     return "\n".join(lines) + "\n"
 
-
-def as_json(value: Any) -> Any:
-    """Round-trip through JSON: numpy scalars and paths become plain values."""
-    return json.loads(json.dumps(value, default=str))

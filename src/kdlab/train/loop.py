@@ -310,11 +310,14 @@ def train(
     teacher: Teacher | None = None,
     teacher_model: nn.Module | None = None,
     losses: dict[str, LossTerm] | None = None,
+    teacher_identity: dict | None = None,
 ) -> dict:
-    """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes."""
+    """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes.
+    `teacher_identity` (kdlab.records.rundir.teacher_identity) is recorded in run.json."""
     s = setup(cfg, model=model, data=data, teacher=teacher, teacher_model=teacher_model, losses=losses)
     teacher_run = s.teacher.run.root if s.teacher is not None and s.teacher.run is not None else None
     write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
+                teacher_identity,
                 {"dataset": s.data.name, "transforms": s.data.transforms,
                  "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
                  "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",

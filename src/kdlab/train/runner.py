@@ -24,10 +24,11 @@ def run_config(
     """`objects` (model, data, teacher, losses) replace what the config names (see kdlab.fit).
     The run directory is locked for the whole call: a second process on it fails at once."""
     with RunLock(Path(out) / cfg.name):
-        run, status = claim(cfg, out, teacher_identity(cfg))
+        identity = teacher_identity(cfg)  # hashes the teacher's weight files: once per call
+        run, status = claim(cfg, out, identity)
         if status == "finished":
             log(f"reusing finished run {run.root} (same resolved config)")
             return run, run.summary()
-        summary = train(cfg, run, progress=progress, hooks=hooks, log=log, **objects)
+        summary = train(cfg, run, progress=progress, hooks=hooks, log=log, teacher_identity=identity, **objects)
     log(f"trained {run.root} (test acc {100 * summary['test_acc']:.2f}%)")
     return run, summary
