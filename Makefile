@@ -31,6 +31,7 @@ bench: setup
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/analysis.py
 	$(PY) benchmarks/ntk.py
+	$(PY) benchmarks/text_step.py
 
 clean:
 	rm -rf $(VENV) runs

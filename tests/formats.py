@@ -83,3 +83,77 @@ def write_tinyimagenet(root: Path, wnids=("n01", "n02"), per_class: int = 3, n_v
         lines.append(f"{name}\t{wnids[i % len(wnids)]}\t0\t0\t63\t63")
     (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     return base
+
+
+# --- text sets --------------------------------------------------------------------------------------
+
+MNLI_TRAIN_HEADER = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+                     "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
+MNLI_DEV_HEADER = MNLI_TRAIN_HEADER.replace("label1\tgold_label", "label1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label")
+NLI_LABELS = ["entailment", "neutral", "contradiction"]
+
+
+def _nli_row(i: int, premise: str, hypothesis: str, label: str, dev: bool) -> str:
+    labels = [label] * (5 if dev else 1)
+    return "\t".join([str(i), str(1000 + i), f"{1000 + i}e", "fiction", f"( {premise} )", f"( {hypothesis} )",
+                      f"(ROOT {premise})", f"(ROOT {hypothesis})", premise, hypothesis, *labels, label])
+
+
+def write_mnli(root: Path, n_train: int = 12, n_dev: int = 6) -> Path:
+    """GLUE's MNLI folder: train.tsv (12 columns) and dev_matched.tsv (16), with bare quotes in the text."""
+    root.mkdir(parents=True, exist_ok=True)
+    words = ["the cat sat", 'a "quoted" dog ran', "rain fell all day", "they never came back", "he said 'no'"]
+    for name, n, dev, header in (("train.tsv", n_train, False, MNLI_TRAIN_HEADER),
+                                 ("dev_matched.tsv", n_dev, True, MNLI_DEV_HEADER)):
+        rows = [_nli_row(i, words[i % 5], words[(i * 3 + 1) % 5], NLI_LABELS[i % 3], dev) for i in range(n)]
+        (root / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return root
+
+
+QQP_HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"
+
+
+def write_qqp(root: Path, n_train: int = 40, n_dev: int = 8, malformed_at: int | None = 3) -> Path:
+    """GLUE's QQP folder; train.tsv row `malformed_at` lacks its second question, as rows of the real file do."""
+    root.mkdir(parents=True, exist_ok=True)
+    qs = ["How do I learn Python?", "What is the best way to learn Python?", "Why is the sky blue?",
+          "How tall is Everest?", "What makes the sky look blue?"]
+    for name, n in (("train.tsv", n_train), ("dev.tsv", n_dev)):
+        rows = []
+        for i in range(n):
+            fields = [str(i), str(2 * i), str(2 * i + 1), qs[i % 5], qs[(i + 1) % 5], str(i % 2)]
+            if name == "train.tsv" and i == malformed_at:
+                del fields[4]  # a missing field: five columns instead of six
+            rows.append("\t".join(fields))
+        (root / name).write_text("\n".join([QQP_HEADER, *rows]) + "\n", encoding="utf-8")
+    return root
+
+
+def write_agnews(root: Path, n_train: int = 16, n_test: int = 8) -> Path:
+    """AG News CSVs: quoted "class","title","description" rows, no header, classes 1-4."""
+    import csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train.csv", n_train), ("test.csv", n_test)):
+        with open(root / name, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, quoting=csv.QUOTE_ALL)
+            for i in range(n):
+                w.writerow([str(i % 4 + 1), f"Title {i}, with a comma", f"Description {i}\\of the story"])
+    return root
+
+
+def write_imdb(root: Path, per_class: int = 6) -> Path:
+    """aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, with <br /> breaks and non-ASCII text; ids
+    past 9 check that files are ordered by number, not by name."""
+    base = root / "aclImdb"
+    for split in ("train", "test"):
+        for sentiment, ratings in (("neg", (1, 2, 3, 4)), ("pos", (7, 8, 9, 10))):
+            folder = base / split / sentiment
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                word = "wonderful" if sentiment == "pos" else "dreadful"
+                text = f"Review {i}: a {word} film.<br /><br />Amélie — naïve, 日本語 ✓ {word}!"
+                (folder / f"{i * 5}_{ratings[i % 4]}.txt").write_text(text, encoding="utf-8")
+    (base / "train" / "unsup").mkdir()
+    (base / "train" / "unsup" / "0_0.txt").write_text("unlabelled", encoding="utf-8")
+    return root

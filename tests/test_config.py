@@ -5,7 +5,7 @@ from kdlab.errors import ConfigError
 
 
 def test_unknown_key_names_key_and_valid_ones():
-    with pytest.raises(ConfigError, match=r"unknown config key 'train.lrr'; valid keys here: epochs, batch_size"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.lrr'; valid keys here: epochs, steps, batch_size"):
         resolve({"train": {"lrr": 0.1}})
     with pytest.raises(ConfigError, match=r"unknown config key 'loss.switch.at'; valid keys here: to, at_step, window"):
         resolve({"loss": {"switch": {"to": "kd", "at": 3}}, "teacher": {"run": "x"}})

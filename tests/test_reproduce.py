@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from kdlab.cli import main
+from kdlab.errors import ConfigError
 
 BASE = {"data": {"name": "digits", "label_noise": 0.2, "train_size": 128}, "model": {"name": "mlp", "hidden": [16]},
         "train": {"epochs": 3, "batch_size": 32, "lr": 0.1}, "record": {"predictions_every_epochs": 1, "checkpoint_every_epochs": 1}}
@@ -155,3 +156,13 @@ def test_run_and_reproduce_default_to_the_same_scale(tmp_path, capsys):
     single.write_text(yaml.safe_dump(BASE))
     assert main(["run", str(single), "--scale", "cpu", "--out", out]) == 2
     assert "--scale is for plans" in capsys.readouterr().err
+
+
+def test_a_pattern_override_reaches_the_runs_it_matches(tmp_path):
+    from kdlab.plan import resolve_plan
+
+    raw = {"runs": {"t_mnli_a": BASE, "t_mnli_b": {**BASE, "seed": 1}, "t_qqp_a": BASE}}
+    cfgs, _ = resolve_plan(raw, tmp_path, ["runs.t_mnli_*.train.batch_size=7"])
+    assert {c.name: c.train.batch_size for c in cfgs} == {"t_mnli_a": 7, "t_mnli_b": 7, "t_qqp_a": BASE["train"]["batch_size"]}
+    with pytest.raises(ConfigError, match="names no run"):
+        resolve_plan(raw, tmp_path, ["runs.t_imdb_*.train.batch_size=7"])

@@ -248,6 +248,7 @@ def cmd_data_inspect(args) -> int:
         "input_shape": list(ds.input_shape),
         "splits": {s: {"size": len(getattr(ds, s)), "label_counts": ds.label_counts(s)} for s in ("train", "test")},
         "checksum": ds.checksum(),
+        **({"details": ds.extras["inspect"]} if "inspect" in ds.extras else {}),  # e.g. a text set's tokenizer
     }
     if args.json:
         print(json.dumps(report))
@@ -255,6 +256,8 @@ def cmd_data_inspect(args) -> int:
     _table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.inputs.dtype}",
            ["split", "size", "smallest class", "largest class"],
            [[s, str(v["size"]), str(min(v["label_counts"])), str(max(v["label_counts"]))] for s, v in report["splits"].items()])
+    for key, value in report.get("details", {}).items():
+        print(f"{key}: {value}")
     print(f"checksum {report['checksum']}")
     return 0
 

@@ -71,13 +71,19 @@ class ModelConfig(WithOptions):
 
 class TrainConfig(Strict):
     epochs: int = Field(30, ge=1)
+    # Train for exactly this many steps instead (the last epoch may end early); replaces `epochs`.
+    steps: int | None = Field(None, ge=1)
     batch_size: int = Field(128, ge=1)
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # adamw: decoupled weight decay
     lr: Positive = 0.1
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
     weight_decay: NonNegative = 5e-4
     warmup_epochs: NonNegative = 0.0
+    warmup_steps: int | None = Field(None, ge=0)  # replaces warmup_epochs when set
+    # After warm-up: `step` multiplies the rate by decay_factor at each of decay_epochs; `linear`
+    # decays it linearly to 0 at the last step.
+    schedule: Literal["step", "linear"] = "step"
     decay_epochs: list[Count] = []
     decay_factor: Positive = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -85,6 +91,16 @@ class TrainConfig(Strict):
     # Evaluation and recorded predictions stay fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False  # torch.compile the student's and teacher's training forward passes
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        return self.steps if self.steps is not None else self.epochs * steps_per_epoch
+
+    def total_epochs(self, steps_per_epoch: int) -> int:
+        """Epochs begun: the last of a `steps` run may be partial."""
+        return -(-self.total_steps(steps_per_epoch) // steps_per_epoch)
+
+    def warmup(self, steps_per_epoch: int) -> float:
+        return self.warmup_steps if self.warmup_steps is not None else self.warmup_epochs * steps_per_epoch
 
 
 class SwitchConfig(Strict):
@@ -188,7 +204,7 @@ class RecordConfig(Strict):
 class RunConfig(Strict):
     name: RunName = "run"
     seed: Seed = 0
-    preset: Literal["p1-cifar", "p1-tinyimagenet"] | None = None
+    preset: Literal["p1-cifar", "p1-tinyimagenet", "p1-text"] | None = None
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -260,9 +276,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "nesterov": True, "weight_decay": 5e-4, "warmup_epochs": 5, "decay_epochs": [75, 135],
                   "decay_factor": 0.1},
     },
+    # P1 App. C.1 (text): batch 64, 25,000 steps, peak lr 1e-5, 1,000 warm-up steps, linear decay.
+    # P1 names neither the optimizer's settings nor weight decay: AdamW with RoBERTa's fine-tuning
+    # weight decay (0.1, Liu et al. 2019, Table 10). Temperatures are per dataset: see
+    # configs/paper/table2_text.yaml.
+    "p1-text": {
+        "train": {"steps": 25000, "batch_size": 64, "optimizer": "adamw", "lr": 1e-5, "weight_decay": 0.1,
+                  "warmup_steps": 1000, "schedule": "linear"},
+    },
 }
 # P1's gradual switch windows, applied to a switch that does not give its own.
-PRESET_SWITCH_WINDOW = {"p1-cifar": 1000, "p1-tinyimagenet": 10000}
+PRESET_SWITCH_WINDOW = {"p1-cifar": 1000, "p1-tinyimagenet": 10000, "p1-text": 1000}
 
 
 def deep_merge(base: dict, top: dict) -> dict:
@@ -327,6 +351,10 @@ def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, 
         switch = loss.get("switch") if isinstance(loss, dict) else None
         if isinstance(switch, dict) and "window" not in switch:
             switch["window"] = PRESET_SWITCH_WINDOW[preset]
+    train = merged.get("train")
+    if isinstance(train, dict) and train.get("steps") is not None and "epochs" in train:
+        raise ConfigError("give train.steps or train.epochs, not both (train.steps replaces train.epochs; "
+                          "train.steps=null to count epochs)")
     return merged
 
 

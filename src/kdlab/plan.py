@@ -7,7 +7,8 @@
     scales: {cpu: [key=value, ...], paper: []}                 # overrides per --scale
 
 Runs go in dependency order into <out>/<run name>; a finished run with the same resolved config is
-reused. An override `runs.<name>.key=value` changes one run, a plain `key=value` every run.
+reused. An override `runs.<name>.key=value` changes one run (`runs.<pattern>.key=value` the runs whose
+names match a shell pattern such as `t2_mnli_*`), a plain `key=value` every run.
 A run with `seeds: [1, 2, 3]` stands for one run per seed, named <name>_s<seed>.
 Reports (kdlab.reports) are written to <out>/reports/<report name>/.
 """
@@ -15,6 +16,7 @@ Reports (kdlab.reports) are written to <out>/reports/<report name>/.
 from __future__ import annotations
 
 import os
+from fnmatch import fnmatchcase
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -77,7 +79,8 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
     for o in overrides:
         if o.startswith("runs."):
             name, rest = o[len("runs."):].split(".", 1) if "." in o[len("runs."):] else (o, "")
-            targets = [r for r in runs if r == name or base_of[r] == name]  # a base name reaches every seed
+            # A base name reaches every seed; a pattern (`runs.t2_mnli_*.key=value`) every run it matches.
+            targets = [r for r in runs if r == name or base_of[r] == name or fnmatchcase(r, name)]
             if not targets or not rest:
                 raise ConfigError(f"override '{o}' names no run of this file; runs: {', '.join(bases)}")
             for t in targets:

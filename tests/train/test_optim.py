@@ -22,3 +22,20 @@ def test_optimizers():
     sgd = build_optimizer(p, TrainConfig(optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=1e-4))
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["weight_decay"] == 1e-4
     assert isinstance(build_optimizer(p, TrainConfig(optimizer="adam", lr=0.1)), torch.optim.Adam)
+    adamw = build_optimizer(p, TrainConfig(optimizer="adamw", lr=1e-5, weight_decay=0.1))
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 0.1
+
+
+def test_p1_text_schedule_warmup_steps_then_linear_decay_to_zero():
+    from kdlab.config import resolve
+
+    cfg = resolve({"preset": "p1-text"}).train  # P1 App. C.1
+    assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.warmup_steps, cfg.schedule, cfg.optimizer) == \
+        (25000, 64, 1e-5, 1000, "linear", "adamw")
+    spe = 6136  # MNLI: 392,702 pairs / 64; the count of epochs never enters a linear schedule
+    assert lr_at(0, cfg, spe) == pytest.approx(1e-5 / 1000)
+    assert lr_at(999, cfg, spe) == pytest.approx(1e-5)
+    assert lr_at(1000, cfg, spe) == pytest.approx(1e-5)  # the peak, then down
+    assert lr_at(13000, cfg, spe) == pytest.approx(1e-5 * 12000 / 24000)
+    assert lr_at(24999, cfg, spe) == pytest.approx(1e-5 / 24000)
+    assert cfg.total_epochs(spe) == 5 and cfg.total_steps(spe) == 25000

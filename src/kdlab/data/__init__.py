@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from . import cifar, digits, mnist, synthetic, tinyimagenet, transforms  # noqa: F401  (they register themselves)
+from . import agnews, cifar, digits, imdb, mnist, mnli, qqp, synthetic, text_synthetic, tinyimagenet, transforms  # noqa: F401  (they register themselves)
 from .base import DATASETS, TARGET_KEYS, Dataset, Split, check_dataset, iterate_batches, to_unit_float
 from .given import as_dataset, from_tensors, from_torch
 from .noise import with_label_noise

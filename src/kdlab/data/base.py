@@ -10,7 +10,9 @@ model sees (normalisation, augmentation) is the dataset's list of named transfor
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -134,6 +136,11 @@ def check_dataset(ds: Dataset) -> Dataset:
         raise DataError(f"dataset '{ds.name}': train inputs are {tuple(ds.train.inputs.shape[1:])}, "
                         f"test inputs {tuple(ds.test.inputs.shape[1:])}; they must match")
     return ds
+
+
+def cache_root() -> Path:
+    """Where decoded and tokenised data are cached: $KDLAB_CACHE, default ~/.cache/kdlab."""
+    return Path(os.environ.get("KDLAB_CACHE", Path.home() / ".cache" / "kdlab"))
 
 
 def normalize_spec(mean, std) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 from ..io import DAMAGED_NPZ_ERRORS, write_npz
-from .base import DATASETS, Dataset, Split, channel_stats, normalize_spec
+from .base import DATASETS, Dataset, Split, cache_root, channel_stats, normalize_spec
 
 SIZE = 64
 
@@ -65,8 +64,7 @@ def _cache_path(root: Path, files: list[tuple[Path, int]]) -> Path:
             raise DataError(f"cannot read image {p} ({e.strerror})") from None
         h.update(f"{p.name}:{y}:{len(data)};".encode())
         h.update(data)
-    base = Path(os.environ.get("KDLAB_CACHE", Path.home() / ".cache" / "kdlab"))
-    return base / f"tinyimagenet-{h.hexdigest()[:16]}.npz"
+    return cache_root() / f"tinyimagenet-{h.hexdigest()[:16]}.npz"
 
 
 @DATASETS.register("tinyimagenet")

@@ -76,6 +76,27 @@ class CropFlip(Transform):
         return {**batch, "inputs": crop_flip(batch["inputs"], self.padding, generator)}
 
 
+@TRANSFORMS.register("trim_padding")
+class TrimPadding(Transform):
+    """Dynamic padding for right-padded token ids: cut a batch to its longest sequence (by its
+    `attention_mask`), so a batch of short texts costs what they need. Outputs are unchanged: the
+    cut columns are padding that attention masks out."""
+
+    def __init__(self, device: torch.device):
+        pass
+
+    def check(self, input_shape):
+        if len(input_shape) != 1:
+            raise ConfigError(f"transform 'trim_padding' needs token ids (L,), but the inputs are {tuple(input_shape)}")
+
+    def __call__(self, batch, generator):
+        mask = batch.get("attention_mask")
+        if mask is None:
+            raise ConfigError("transform 'trim_padding' needs an 'attention_mask' field in the batch")
+        width = max(1, int(mask.sum(1).max())) if len(mask) else mask.shape[1]
+        return {**batch, "inputs": batch["inputs"][:, :width], "attention_mask": mask[:, :width]}
+
+
 class Pipeline:
     """A dataset's transforms, built for one device."""
 

@@ -47,6 +47,15 @@ def run_model(run: RunDir, num_classes: int, input_shape: tuple[int, ...], model
     return build_model(cfg.model.name, num_classes, input_shape, cfg.model.options)
 
 
+def check_same_tokenizer(run: RunDir, data_extras: dict) -> None:
+    """A text teacher reads the student's token ids: they must come from the tokenizer it learnt with."""
+    theirs, ours = run.info().get("tokenizer_id"), data_extras.get("tokenizer_id")
+    if theirs != ours and (theirs is not None or ours is not None):
+        raise RunError(f"teacher run {run.root} learnt from token ids of another tokenizer ({theirs}) than the "
+                       f"student's data ({ours}); give the student's data the teacher's data.tokenizer and "
+                       f"data.vocab_size (and the same data)")
+
+
 class RunTeacher(Teacher):
     """The teacher of a finished run directory: one checkpoint, or its checkpoint sequence (online)."""
 
@@ -59,7 +68,9 @@ class RunTeacher(Teacher):
         if not self.run.root.is_dir():
             raise RunError(f"teacher run {cfg.run} does not exist; teacher.run must name a finished run directory")
         info = self.run.info()
-        if info["num_classes"] != num_classes or tuple(info["input_shape"]) != tuple(input_shape):
+        # Token ids fit a text model at any length (their tokenizer is checked in check_same_tokenizer).
+        same_shape = tuple(info["input_shape"]) == tuple(input_shape) or "tokenizer_id" in info
+        if info["num_classes"] != num_classes or not same_shape:
             raise RunError(
                 f"teacher run {cfg.run} was trained for {info['num_classes']} classes on inputs "
                 f"{tuple(info['input_shape'])}; the student's data has {num_classes} classes and inputs {tuple(input_shape)}"
@@ -67,7 +78,9 @@ class RunTeacher(Teacher):
         run_cfg = self.run.config()
         super().__init__(run_model(self.run, num_classes, input_shape, model).to(device))
         self.epochs = self.run.checkpoint_epochs()
-        self.last_epoch = run_cfg.train.epochs if cfg.checkpoint == "final" else cfg.checkpoint
+        # A `train.steps` teacher's epoch count depends on its data: its last kept checkpoint.
+        final_epoch = run_cfg.train.epochs if run_cfg.train.steps is None else max(self.epochs, default=1)
+        self.last_epoch = final_epoch if cfg.checkpoint == "final" else cfg.checkpoint
         self.loaded: Path | None = None
         if cfg.online:
             self.epochs = [e for e in self.epochs if e <= self.last_epoch]

@@ -30,6 +30,23 @@ def image_channels(name: str, input_shape: tuple[int, ...]) -> int:
     return input_shape[0]
 
 
+def check_vocabulary(model: nn.Module, data_extras: dict, role: str = "model") -> None:
+    """A token model must embed every id the data's tokenizer gives, and pad as it does; otherwise
+    it reads other words (or indexes past its embeddings)."""
+    vocab = data_extras.get("vocab_size")
+    embeddings = getattr(model, "get_input_embeddings", None)
+    if vocab is None or not callable(embeddings) or not isinstance(embeddings(), nn.Embedding):
+        return
+    rows = embeddings().num_embeddings
+    if rows < vocab:
+        raise ConfigError(f"the data's tokenizer has {vocab} tokens but the {role} embeds only {rows}: use the "
+                          f"tokenizer the model was trained with (data.tokenizer), or a model of vocab_size >= {vocab}")
+    pad, model_pad = data_extras.get("pad_id"), getattr(getattr(model, "config", None), "pad_token_id", None)
+    if pad is not None and model_pad is not None and pad != model_pad:
+        raise ConfigError(f"the data's tokenizer pads with id {pad} but the {role} with {model_pad}; "
+                          f"use the tokenizer the model was trained with (data.tokenizer)")
+
+
 def _forward_names(model: nn.Module) -> tuple[str | None, frozenset[str] | None]:
     """The forward's first parameter and the names it accepts (None: it takes **kwargs)."""
     cached = getattr(model, "_kdlab_forward_names", None)

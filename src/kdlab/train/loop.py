@@ -20,11 +20,11 @@ from torch import nn
 from ..config import RunConfig
 from ..data import Dataset, Pipeline, Split, iterate_batches, load_dataset_for
 from ..distill.objective import Objective
-from ..distill.teachers import RunTeacher, Teacher
+from ..distill.teachers import RunTeacher, Teacher, check_same_tokenizer
 from ..errors import ConfigError, RunError
 from ..io import code_version, read_jsonl, write_json, write_jsonl, write_npz
 from ..losses import LossTerm, StepOutputs
-from ..models import build_model, count_parameters, logits_of
+from ..models import build_model, check_vocabulary, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import RunDir, load_state, load_weights, save_state, save_weights, write_predictions, write_start
 from .optim import build_optimizer, lr_at
@@ -102,6 +102,14 @@ class Session:
     def steps_per_epoch(self) -> int:
         return max(1, -(-len(self.data.train) // self.cfg.train.batch_size))
 
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.train.total_steps(self.steps_per_epoch)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.train.total_epochs(self.steps_per_epoch)
+
     def batches(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
         """The epoch's training batches, shuffled and augmented from the epoch's own generator."""
         gen = epoch_generator(self.cfg.seed, epoch)
@@ -152,8 +160,12 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     objective = Objective(cfg.loss, losses).to(device)
     if teacher is None and objective.uses_teacher:
         teacher = RunTeacher(cfg.teacher, ds.num_classes, ds.input_shape, device, model=teacher_model)
+    check_vocabulary(model, ds.extras, "student")
     if teacher is not None:
         to_device_format(teacher.model, device, images)
+        check_vocabulary(teacher.model, ds.extras, "teacher")
+        if teacher.run is not None:
+            check_same_tokenizer(teacher.run, ds.extras)
     sample = pipeline.eval(ds.train.batch(slice(0, 2)))
     objective.attach(model, teacher.model if teacher is not None else None, sample)
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
@@ -221,6 +233,8 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     seen = 0
     lr = s.cfg.train.lr
     for batch in s.batches(epoch):
+        if s.step >= s.total_steps:  # a `train.steps` run ends inside its last epoch
+            break
         lr = lr_at(s.step, s.cfg.train, s.steps_per_epoch)
         for group in s.optimizer.param_groups:
             group["lr"] = lr
@@ -266,7 +280,7 @@ def evaluate_and_record(s: Session, run: RunDir, row: dict) -> dict:
     for probe in s.probes.values():
         row.update(probe.epoch_metrics(s.model))
     recorded = {}
-    if s.epoch % s.cfg.record.predictions_every_epochs == 0 or s.epoch == s.cfg.train.epochs:
+    if s.epoch % s.cfg.record.predictions_every_epochs == 0 or s.epoch == s.total_epochs:
         recorded = record_predictions(s, run, test_logits)
         row["recorded_step"] = s.step
     s.metrics.append(row)
@@ -276,7 +290,7 @@ def evaluate_and_record(s: Session, run: RunDir, row: dict) -> dict:
 
 def finish(s: Session, run: RunDir, last_acc: dict) -> dict:
     """Final weights, probe records and the summary (written last: it marks a finished run)."""
-    save_weights(run.final_weights, s.model, {"epoch": str(s.cfg.train.epochs), "model": s.cfg.model.name})
+    save_weights(run.final_weights, s.model, {"epoch": str(s.total_epochs), "model": s.cfg.model.name})
     if has_parameters(s.objective):
         save_weights(run.objective_path("final"), s.objective)
     for name, probe in s.probes.items():
@@ -287,7 +301,7 @@ def finish(s: Session, run: RunDir, last_acc: dict) -> dict:
     train = s.data.train
     summary = {
         "name": s.cfg.name, "seed": s.cfg.seed, "model": s.cfg.model.name, "dataset": s.data.name,
-        "epochs": s.cfg.train.epochs, "steps": s.step, "train_seconds": round(s.elapsed, 3),
+        "epochs": s.total_epochs, "steps": s.step, "train_seconds": round(s.elapsed, 3),
         "num_parameters": count_parameters(s.model), "config_hash": s.cfg.content_hash(),
         "code_version": code_version(), "device": str(s.device),
         "label_noise": s.cfg.data.label_noise, "noisy_train_samples": int(train.noisy.sum().item()),
@@ -319,23 +333,24 @@ def train(
     write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
                 teacher_identity,
                 {"dataset": s.data.name, "transforms": s.data.transforms,
+                 **({"tokenizer_id": s.data.extras["tokenizer_id"]} if "tokenizer_id" in s.data.extras else {}),
                  "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
                  "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
                  "compile": cfg.train.compile})
     resume(s, run, log)
-    last_step = cfg.train.epochs * s.steps_per_epoch
+    last_step = s.total_steps
     if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:
         log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
             f"({last_step}); the switch never happens")
-    bar = Progress(cfg.name, total=cfg.train.epochs * s.steps_per_epoch, done=s.step, enabled=progress)
+    bar = Progress(cfg.name, total=s.total_steps, done=s.step, enabled=progress)
     events = EventWriter(run.root / "tb", s.step, cfg.record.tensorboard, log)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display
-        while s.epoch < cfg.train.epochs:
+        while s.epoch < s.total_epochs:
             row = train_epoch(s, bar)
             last_acc = evaluate_and_record(s, run, row)
             events.add(row)
-            if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == cfg.train.epochs:
+            if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == s.total_epochs:
                 save_checkpoint(s, run)
             bar.set_postfix(test_acc=row["test_acc"])
             for hook in hooks:
