@@ -25,6 +25,7 @@ from kdlab.data import load_dataset
 from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
 from kdlab.train.loop import setup
+from train_step import _sync, time_session  # the same timing loop (benchmarks/ is on the path when run)
 
 DATA = {"name": "text-synthetic", "task": "nli", "train_samples": 4096, "test_samples": 64, "min_words": 8,
         "max_words": 48}
@@ -37,11 +38,6 @@ def make_models(name, num_classes, input_shape, device):
             build_model(name, num_classes, input_shape, options).to(device))
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def bench_ours(name, batch, steps, warmup, device) -> float:
     cfg = check_registered(validate({
         "data": DATA, "model": {"name": name, "pretrained": False, "vocab_size": 2048},
@@ -50,20 +46,7 @@ def bench_ours(name, batch, steps, warmup, device) -> float:
     ds = load_dataset("text-synthetic", options={k: v for k, v in DATA.items() if k != "name"})
     student, teacher = make_models(name, ds.num_classes, ds.input_shape, device)
     session = setup(cfg, model=student, teacher=Teacher(teacher))
-    done, t0, epoch = 0, None, 0
-    while True:
-        for b in session.batches(epoch):
-            if len(b["label"]) < batch:
-                continue
-            if done == warmup:
-                _sync(device)
-                t0 = time.perf_counter()
-            session.train_step(b, 1)
-            done += 1
-            if done == warmup + steps:
-                _sync(device)
-                return steps * batch / (time.perf_counter() - t0)
-        epoch += 1
+    return time_session(session, batch, steps, warmup, device)
 
 
 class TokenLists(torch.utils.data.Dataset):

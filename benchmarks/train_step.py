@@ -47,6 +47,11 @@ def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=Fal
     data = from_tensors((x, y), (x[:1], y[:1]), name="bench",
                         transforms=[{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}])
     session = setup(_config(batch, device, precision, compile), model=student, data=data, teacher=Teacher(teacher_model))
+    return time_session(session, batch, steps, warmup, device)
+
+
+def time_session(session, batch, steps, warmup, device) -> float:
+    """Samples/second of `steps` full batches of Session.batches + Session.train_step, after `warmup`."""
     done, t0, epoch = 0, None, 0
     while True:
         for b in session.batches(epoch):

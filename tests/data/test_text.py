@@ -37,7 +37,7 @@ def test_mnli_keeps_bare_quotes_as_text(tmp_path):
     from kdlab.data.mnli import LABELS, read_glue_pairs
 
     root = write_mnli(tmp_path / "MNLI")
-    rows = read_glue_pairs(root / "train.tsv", "sentence1", "sentence2", "gold_label", LABELS)
+    rows = read_glue_pairs(root / "train.tsv", "sentence1", "sentence2", "gold_label", LABELS, "")
     assert 'a "quoted" dog ran' in rows.first  # QUOTE_NONE: the quotes are part of the sentence
     assert len(rows.first) == 12 and rows.skipped == 0
 

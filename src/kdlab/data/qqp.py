@@ -8,20 +8,12 @@ from __future__ import annotations
 
 from ..values import Count
 from .base import DATASETS, Dataset
-from .mnli import glue_root, read_glue_pairs
-from .text import digest_files, offset_index, text_dataset
+from .mnli import glue_pairs
+
+EXPECTED = "GLUE's QQP folder: train.tsv and dev.tsv with question1, question2 and is_duplicate columns"
 
 
 @DATASETS.register("qqp")
 def load(root, *, max_length: Count = 128, tokenizer: str | None = None, vocab_size: Count = 8192) -> Dataset:
-    root = glue_root(root, "qqp", ("train.tsv", "dev.tsv"))
-    train_file, test_file = root / "train.tsv", root / "dev.tsv"
-    labels = {"0": 0, "1": 1}
-
-    def read():
-        train = read_glue_pairs(train_file, "question1", "question2", "is_duplicate", labels)
-        test = read_glue_pairs(test_file, "question1", "question2", "is_duplicate", labels)
-        return train, offset_index(test, train.rows)
-
-    return text_dataset("qqp", 2, digest_files([train_file, test_file]), read, max_length=max_length, tokenizer=tokenizer,
-                        vocab_size=vocab_size)
+    return glue_pairs("qqp", root, ("train.tsv", "dev.tsv"), ("question1", "question2", "is_duplicate"),
+                      {"0": 0, "1": 1}, EXPECTED, max_length=max_length, tokenizer=tokenizer, vocab_size=vocab_size)

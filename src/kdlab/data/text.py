@@ -106,8 +106,8 @@ def read_delimited(path: Path, *, delimiter: str, header: bool, parse: Callable[
     return Texts(first, second if pairs else None, label, index, rows, skipped)
 
 
-def header_columns(path: Path, needed: tuple[str, ...], expected: str) -> dict[str, int]:
-    """Positions of the `needed` columns in a TSV file's header row."""
+def header_columns(path: Path, needed: tuple[str, ...], expected: str) -> tuple[dict[str, int], int]:
+    """Positions of the `needed` columns in a TSV file's header row, and how many columns it has."""
     if not path.is_file():
         raise DataError(f"missing {path}; expected {expected}")
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
@@ -115,7 +115,7 @@ def header_columns(path: Path, needed: tuple[str, ...], expected: str) -> dict[s
     missing = [c for c in needed if c not in head]
     if missing:
         raise DataError(f"{path} has no column '{missing[0]}' in its header; expected {expected}")
-    return {c: head.index(c) for c in needed}
+    return {c: head.index(c) for c in needed}, len(head)
 
 
 # --- tokenizers ---------------------------------------------------------------------------------
@@ -162,6 +162,8 @@ def encode(tok, texts: Texts, max_length: int) -> tuple[list[list[int]], int]:
     enc = tok(texts.first, texts.second, truncation=True, max_length=max_length, padding=False,
               return_attention_mask=False, return_overflowing_tokens=False)
     ids = enc["input_ids"]
+    # Samples at the limit: truncated, or (rarely) exactly max_length long; telling them apart would
+    # take a second, untruncated tokenisation of everything.
     truncated = sum(len(x) >= max_length for x in ids)
     return ids, truncated
 
