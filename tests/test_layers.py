@@ -17,8 +17,8 @@ LAYERS = [
     {"train"},
     {"analysis", "complexity", "theory"},
     {"reports"},
-    {"plan", "demo", "api"},
-    {"cli", "kdlab"},  # `kdlab` is the package's own __init__ (it loads the API lazily)
+    {"plan", "executors", "demo", "api"},
+    {"cli", "__main__", "kdlab"},  # `kdlab` is the package's own __init__ (it loads the API lazily)
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

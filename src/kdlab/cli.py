@@ -145,11 +145,13 @@ def _print_report(report: dict) -> None:
         print(f"report: {report['html']}")
 
 
-def _run_plan(raw: dict, args, log, jobs: int = 1) -> int:
+def _run_plan(raw: dict, args, log, executor: str = "local", **options) -> int:
     from .plan import run_plan
 
-    result = run_plan(raw, args.out, args.overrides, progress=not args.no_progress and jobs <= 1, log=log,
-                      scale=args.scale, jobs=jobs)
+    # live progress bars only where runs train in this process, one after another
+    progress = not args.no_progress and executor == "local" and options.get("jobs", 1) <= 1
+    result = run_plan(raw, args.out, args.overrides, progress=progress, log=log, scale=args.scale,
+                      executor=executor, **options)
     if args.json:
         _print_json(result)
         return 0
@@ -165,15 +167,24 @@ def _run_plan(raw: dict, args, log, jobs: int = 1) -> int:
 
 def cmd_reproduce(args) -> int:
     from .config import load_yaml
+    from .executors import EXECUTORS
     from .plan import is_plan
 
     raw = load_yaml(args.plan)
     if not is_plan(raw):
         raise KdlabError(f"{args.plan} is a single-run config, not a plan (no 'runs:'); use kdlab run")
-    if args.jobs < 1:
-        raise KdlabError(f"--jobs must be at least 1, got {args.jobs}")
+    given = {"jobs": args.jobs, "address": args.address, "cpus_per_run": args.cpus_per_run}
+    flags = {"jobs": "--jobs", "address": "--address", "cpus_per_run": "--cpus-per-run"}
+    valid = ", ".join(flags[o] for o in EXECUTORS.options(args.executor)) or "none"
+    for option, value in given.items():
+        if value is None:
+            continue
+        if option not in EXECUTORS.options(args.executor):
+            raise KdlabError(f"{flags[option]} is not an option of --executor {args.executor} (its options: {valid})")
+        if option != "address" and value < 1:
+            raise KdlabError(f"{flags[option]} must be at least 1, got {value}")
     log = _logger(args)
-    return _run_plan(raw, args, log, jobs=args.jobs)
+    return _run_plan(raw, args, log, args.executor, **{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_report(args) -> int:
@@ -304,7 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("plan")
     common(rp, "runs")
     rp.add_argument("--scale", default=None, help="which of the plan's scales (default: cpu where the plan has it)")
-    rp.add_argument("--jobs", type=int, default=1, help="independent runs in parallel processes")
+    rp.add_argument("--executor", default="local",
+                    help="where runs train: local (this machine; default) or ray (tasks on a Ray cluster, kdlab[ray])")
+    rp.add_argument("--jobs", type=int, default=None, help="local: independent runs in N parallel processes (default 1)")
+    rp.add_argument("--address", default=None, help="ray: the cluster (auto, or ray://HEAD:10001; default: a local Ray)")
+    rp.add_argument("--cpus-per-run", type=int, default=None, help="ray: CPUs each run's task asks for (default 1)")
     rp.add_argument("overrides", nargs="*", metavar="key.sub=value")
     rp.set_defaults(fn=cmd_reproduce)
 
@@ -354,10 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("overrides", "options"):
         if hasattr(args, name):
             setattr(args, name, [*getattr(args, name), *rest])
+    from .train.parallel import is_writer, shutdown
+
+    writer = is_writer()  # under torchrun, rank 0 speaks for all ranks
+    if not writer:
+        sys.stdout = open(os.devnull, "w")
     try:
         return args.fn(args)
     except KdlabError as e:
-        print(f"kdlab: error: {e}", file=sys.stderr)
+        if writer:
+            print(f"kdlab: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
@@ -370,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kdlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        shutdown()
 
 
 if __name__ == "__main__":

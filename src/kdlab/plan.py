@@ -15,20 +15,16 @@ Reports (kdlab.reports) are written to <out>/reports/<report name>/.
 
 from __future__ import annotations
 
-import os
-from fnmatch import fnmatchcase
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, deep_merge, resolve, uses_teacher
-from .errors import ConfigError, RunError
+from .config import RunConfig, deep_merge, resolve
+from .errors import ConfigError
+from .executors import EXECUTORS
 from .records import RunDir
 from .reports import REPORTS, make_report
-from .train.runner import run_config
 
 DEFAULT_SCALE = "cpu"
 
@@ -163,14 +159,16 @@ def _order(deps: dict[str, str | None]) -> list[str]:
 
 
 def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bool = True,
-             log: Callable[[str], None] = print, scale: str | None = None, jobs: int = 1) -> dict[str, Any]:
-    """Train (or reuse, or resume) every run of the plan, then make its reports."""
+             log: Callable[[str], None] = print, scale: str | None = None, executor: str = "local",
+             **executor_options: Any) -> dict[str, Any]:
+    """Train (or reuse, or resume) every run of the plan with an executor (kdlab.executors: `local`
+    with `jobs`, `ray` with `address`, `cpus_per_run`), then make its reports."""
     scale = pick_scale(raw, scale)
     cfgs, reports = resolve_plan(raw, out, overrides, scale)
     for rep in reports:  # check the reports' names and options before training anything
         REPORTS.check_options(rep.get("name", ""), {k: v for k, v in rep.items() if k != "name"})
     t0 = time.perf_counter()
-    results = _execute(cfgs, Path(out), jobs, progress, log)
+    results = EXECUTORS.build(executor, executor_options, cfgs=cfgs, out=Path(out), progress=progress, log=log)
     dirs = {name: RunDir(Path(r["run"])) for name, r in results.items()}
     made = []
     for i, rep in enumerate(reports):
@@ -180,56 +178,3 @@ def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bo
         made.append(make_report(name, dirs, folder, **rep).to_json())
     return {"runs": results, "report": made[0] if len(made) == 1 else None, "reports": made, "scale": scale,
             "seconds": round(time.perf_counter() - t0, 2)}
-
-
-def _teacher_name(cfg: RunConfig, out: Path, names: set[str]) -> str | None:
-    if cfg.teacher is None or cfg.teacher.run is None or not uses_teacher(cfg.loss):
-        return None
-    path = Path(cfg.teacher.run)
-    return path.name if path.parent == out and path.name in names else None
-
-
-def _execute(cfgs: list[RunConfig], out: Path, jobs: int, progress: bool, log) -> dict[str, dict]:
-    if jobs <= 1:
-        results = {}
-        for cfg in cfgs:
-            run, summary = run_config(cfg, out, progress=progress, log=log)
-            results[cfg.name] = {"run": str(run.root), **summary}
-        return results
-    # Independent runs in parallel processes; a student starts once its teacher has finished.
-    names = {c.name for c in cfgs}
-    deps = {c.name: _teacher_name(c, out, names) for c in cfgs}
-    todo = {c.name: c for c in cfgs}
-    results: dict[str, dict] = {}
-    jobs = min(jobs, len(cfgs))  # no more worker processes than runs
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-        running: dict = {}
-        while todo or running:
-            for name in [n for n, c in todo.items() if deps[n] is None or deps[n] in results]:
-                running[pool.submit(_worker, todo.pop(name).model_dump(mode="json"), str(out))] = name
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                name = running.pop(fut)
-                try:
-                    run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
-                except BrokenProcessPool:
-                    raise RunError(f"a worker process died while training '{name}' (killed, or out of memory); "
-                                   f"run the same command again to resume") from None
-                for m in messages:
-                    log(m)
-                results[name] = {"run": run_root, **summary}
-    return {c.name: results[c.name] for c in cfgs}
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _worker(cfg_json: dict, out: str) -> tuple[str, dict, list[str]]:
-    messages: list[str] = []
-    cfg = RunConfig.model_validate(cfg_json)
-    run, summary = run_config(cfg, out, progress=False, log=messages.append)
-    return str(run.root), summary, messages

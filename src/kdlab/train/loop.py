@@ -29,6 +29,7 @@ from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import RunDir, load_state, load_weights, save_state, save_weights, write_predictions, write_start
 from .optim import build_optimizer, lr_at
 from .events import EventWriter
+from .parallel import Ranks
 from .progress import Progress
 
 EpochHook = Callable[[int, int], None]  # (finished 1-based epoch, global step)
@@ -93,10 +94,15 @@ class Session:
     scaler: torch.amp.GradScaler | None = None  # fp16 only
     forward: nn.Module | None = None  # the student as called in training steps (compiled or not)
     teacher_forward: nn.Module | None = None
+    ranks: Ranks = Ranks()  # this process's place under torchrun (kdlab.train.parallel)
     epoch: int = 0  # epochs done
     step: int = 0
     elapsed: float = 0.0
     metrics: list[dict] = field(default_factory=list)
+
+    @property
+    def objective_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.objective.parameters() if p.requires_grad]
 
     @property
     def steps_per_epoch(self) -> int:
@@ -117,8 +123,16 @@ class Session:
         for idx in iterate_batches(len(train), self.cfg.train.batch_size, gen):
             yield self.pipeline.train(train.batch(idx.to(self.device)), gen)
 
-    def train_step(self, batch: dict[str, torch.Tensor], epoch: int):
+    def shards(self, epoch: int) -> Iterable[tuple[dict[str, torch.Tensor], float]]:
+        """This process's part of each global batch, with its share of the batch's loss."""
+        for batch in self.batches(epoch):
+            part = self.ranks.shard(batch)
+            if part is not None:
+                yield part, self.ranks.loss_share(len(part["label"]), len(batch["label"]))
+
+    def train_step(self, batch: dict[str, torch.Tensor], epoch: int, share: float = 1.0):
         """One optimisation step on a prepared batch; the teacher runs only while a teacher term weighs.
+        `share` scales the differentiated loss: this process's part of the global batch (train.parallel).
 
         The teacher goes first: run while the student's activations are held for backward, it was 1.3x
         slower on CPU (benchmarks/train_step.py, 2 cores), its buffers no longer fitting freed memory.
@@ -132,12 +146,14 @@ class Session:
             out = StepOutputs(logits, batch, teacher_logits, features, teacher_features)
             loss, terms = self.objective(out, self.step)
         self.optimizer.zero_grad(set_to_none=True)
+        if share != 1.0:
+            loss = loss * share
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        self.ranks.average_grads(self.objective_parameters)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
             self.optimizer.step()
         return logits.detach(), teacher_logits, terms
 
@@ -148,6 +164,9 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     """Build what `cfg` describes; writes nothing. Objects given here replace what it names:
     `teacher` a fixed teacher, `teacher_model` the architecture of cfg.teacher.run's checkpoints."""
     device = pick_device(cfg.train.device)
+    ranks = Ranks.join(device.type)
+    ranks.check(cfg.train.batch_size, bool(cfg.record.probes))
+    device = ranks.device(device)
     ds = load_dataset_for(cfg.data, given=data)
     ds = ds.with_splits(train=ds.train.to(device), test=ds.test.to(device))
     pipeline = Pipeline(ds.transforms, device, ds.input_shape)
@@ -173,26 +192,38 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     probes = build_probes(cfg.record.probes, ds, model, cfg, pipeline)
     dtype = pick_precision(cfg.train.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-    # Compiled modules share the originals' parameters; checkpoints and evaluation use the originals.
-    forward = torch.compile(model) if cfg.train.compile else None
+    if ranks.world > 1:  # the same initial weights everywhere (above); dropout draws per rank from here
+        torch.manual_seed(cfg.seed * 1_000_003 + ranks.rank)
+    # The DDP wrapper and compiled modules share the originals' parameters; checkpoints and
+    # evaluation use the originals.
+    forward = ranks.wrap(model)
+    forward = torch.compile(forward) if cfg.train.compile else (forward if forward is not model else None)
     teacher_forward = torch.compile(teacher.model) if cfg.train.compile and teacher is not None else None
     return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes, dtype, scaler,
-                   forward, teacher_forward)
+                   forward, teacher_forward, ranks)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
+    rng = s.ranks.gather(torch.get_rng_state())  # every rank's dropout stream, to resume each
+    if not s.ranks.writes:
+        return
     save_weights(run.weights_path(s.epoch), s.model, {"epoch": str(s.epoch), "model": s.cfg.model.name})
     if has_parameters(s.objective):
         save_weights(run.objective_path(s.epoch), s.objective, {"epoch": str(s.epoch)})
     save_probe_states(run.probes_state_path, s.probes)
     save_state(run.state_path, {"epoch": s.epoch, "step": s.step, "elapsed": s.elapsed,
-                                "optimizer": s.optimizer.state_dict(), "rng": torch.get_rng_state()})
+                                "optimizer": s.optimizer.state_dict(), "rng": rng[0],
+                                **({"rng_ranks": rng} if s.ranks.world > 1 else {})})
 
 
 def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
     """Continue from the latest checkpoint, if there is one; drop metrics rows past it."""
     if not run.state_path.is_file():
         return
+    processes = run.info().get("processes", 1)
+    if processes != s.ranks.world:
+        raise RunError(f"{run.root} was started in {processes} process(es), this is {s.ranks.world}; resume it "
+                       f"with the same torchrun --nproc-per-node {processes}, or remove the run to start again")
     started = run.info().get("torch_threads")
     if s.device.type == "cpu" and started is not None and started != torch.get_num_threads():
         # CPU kernels split work by thread count: another count continues another trajectory.
@@ -210,7 +241,7 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
         load_weights(run.objective_path(s.epoch), s.objective)
     try:
         s.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng_ranks"][s.ranks.rank] if s.ranks.world > 1 else state["rng"])
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
         raise RunError(f"{run.state_path} does not fit this run ({type(e).__name__}); "
                        f"remove it to restart the run from scratch") from None
@@ -232,13 +263,13 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     correct = torch.zeros((), device=s.device)
     seen = 0
     lr = s.cfg.train.lr
-    for batch in s.batches(epoch):
+    for batch, share in s.shards(epoch):
         if s.step >= s.total_steps:  # a `train.steps` run ends inside its last epoch
             break
         lr = lr_at(s.step, s.cfg.train, s.steps_per_epoch)
         for group in s.optimizer.param_groups:
             group["lr"] = lr
-        logits, teacher_logits, terms = s.train_step(batch, epoch + 1)
+        logits, teacher_logits, terms = s.train_step(batch, epoch + 1, share)
         for probe in s.probes.values():
             probe.on_step(s.step, batch, logits, teacher_logits, s.model)
         n = len(batch["label"])
@@ -248,6 +279,11 @@ def train_epoch(s: Session, bar: Progress) -> dict:
         seen += n
         s.step += 1
         bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
+    if s.ranks.world > 1:  # the epoch's numbers over all ranks' samples: one reduction per epoch
+        keys = list(sums)
+        total = s.ranks.sum(torch.stack([*(sums[k].float() for k in keys), correct.float(),
+                                         torch.tensor(float(seen), device=s.device)]))
+        sums, correct, seen = dict(zip(keys, total[:-2])), total[-2], int(total[-1].item())
     s.elapsed += time.perf_counter() - t0
     s.epoch = epoch + 1
     row = {"epoch": s.epoch, "step": s.step, "lr": lr, "train_acc_augmented": correct.item() / seen,
@@ -330,32 +366,36 @@ def train(
     `teacher_identity` (kdlab.records.rundir.teacher_identity) is recorded in run.json."""
     s = setup(cfg, model=model, data=data, teacher=teacher, teacher_model=teacher_model, losses=losses)
     teacher_run = s.teacher.run.root if s.teacher is not None and s.teacher.run is not None else None
-    write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
-                teacher_identity,
-                {"dataset": s.data.name, "transforms": s.data.transforms,
-                 **({"tokenizer_id": s.data.extras["tokenizer_id"]} if "tokenizer_id" in s.data.extras else {}),
-                 "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
-                 "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
-                 "compile": cfg.train.compile})
+    writes = s.ranks.writes  # under torchrun only rank 0 records; the others train and read
+    if writes:
+        write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
+                    teacher_identity,
+                    {"dataset": s.data.name, "transforms": s.data.transforms,
+                     **({"tokenizer_id": s.data.extras["tokenizer_id"]} if "tokenizer_id" in s.data.extras else {}),
+                     "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
+                     "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
+                     "compile": cfg.train.compile, "processes": s.ranks.world})
+    s.ranks.from_writer(None)  # the others read run.json once rank 0 has written it
     resume(s, run, log)
     last_step = s.total_steps
     if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:
         log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
             f"({last_step}); the switch never happens")
-    bar = Progress(cfg.name, total=s.total_steps, done=s.step, enabled=progress)
-    events = EventWriter(run.root / "tb", s.step, cfg.record.tensorboard, log)
+    bar = Progress(cfg.name, total=s.total_steps, done=s.step, enabled=progress and writes)
+    events = EventWriter(run.root / "tb", s.step, cfg.record.tensorboard and writes, log)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display
         while s.epoch < s.total_epochs:
             row = train_epoch(s, bar)
-            last_acc = evaluate_and_record(s, run, row)
-            events.add(row)
+            if writes:
+                last_acc = evaluate_and_record(s, run, row)
+                events.add(row)
+                bar.set_postfix(test_acc=row["test_acc"])
             if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == s.total_epochs:
                 save_checkpoint(s, run)
-            bar.set_postfix(test_acc=row["test_acc"])
             for hook in hooks:
                 hook(s.epoch, s.step)
     finally:
         bar.close()
         events.close()
-    return finish(s, run, last_acc)
+    return s.ranks.from_writer(finish(s, run, last_acc) if writes else None)
