@@ -29,30 +29,65 @@ class SmallCNN(nn.Module):
         return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "resnet"])
-@pytest.mark.parametrize("chunk", [None, 3])
-def test_ntk_equals_explicit_jacobian_products(kind, chunk):
+def model_and_inputs(kind: str, n: int = 7):
     torch.manual_seed(0)
     if kind == "mlp":
-        model, x = build_model("mlp", 4, (6,), {"hidden": [7, 5]}), torch.randn(7, 6)
+        model, x = build_model("mlp", 4, (6,), {"hidden": [7, 5]}), torch.randn(n, 6)
     elif kind == "cnn":
-        model, x = SmallCNN(), torch.randn(7, 1, 4, 4)
+        model, x = SmallCNN(), torch.randn(n, 1, 4, 4)
+    elif kind == "mobilenetv2":  # grouped (depthwise) convolutions
+        model, x = build_model("mobilenetv2", 3, (3, 8, 8)), torch.randn(3, 3, 8, 8)
     else:
         model, x = build_model("resnet20", 3, (1, 8, 8)), torch.randn(5, 1, 8, 8)
-    model = model.double()
     with torch.no_grad():  # non-trivial batch-norm statistics, used in eval mode
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-1, 1)
                 m.running_var.uniform_(0.5, 2)
-    x = x.double()
+    return model, x
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "resnet", "mobilenetv2"])
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_ntk_equals_explicit_jacobian_products(kind, chunk, method):
+    model, x = model_and_inputs(kind)
+    model, x = model.double(), x.double()
     J = explicit_jacobian(model, x)
     expected = torch.einsum("akp,bkp->ab", J, J)
-    got = empirical_ntk(model, x, chunk=chunk)
+    got = empirical_ntk(model, x, chunk=chunk, method=method)
     assert torch.allclose(got, expected, rtol=1e-8, atol=0)
-    per_class = empirical_ntk(model, x, mode="per_class", chunk=chunk)
+    per_class = empirical_ntk(model, x, mode="per_class", chunk=chunk, method=method)
     assert torch.allclose(per_class, torch.einsum("akp,bkp->kab", J, J), rtol=1e-8, atol=0)
     assert torch.allclose(per_class.sum(0), got, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "resnet"])
+def test_float32_layers_match_the_float64_reference(kind):
+    """A float32 model (the fast path's case): within 1e-5 of the largest entry of the float64
+    J J^T, traced and per class. 64 samples make the diagonal blocks take the half-product path."""
+    model, x = model_and_inputs(kind, n=64)
+    J = explicit_jacobian(model.double(), x.double())
+    model = model.float()
+    scale = torch.einsum("akp,bkp->ab", J, J).abs().max()
+    got = empirical_ntk(model, x, method="layers")
+    assert (got - torch.einsum("akp,bkp->ab", J, J)).abs().max() <= 1e-5 * scale
+    per_class = empirical_ntk(model, x, method="layers", mode="per_class", jacobian_budget=2e5)  # chunked too
+    assert (per_class - torch.einsum("akp,bkp->kab", J, J)).abs().max() <= 1e-5 * scale
+
+
+def test_frozen_parameters_are_left_out_and_other_layers_fall_back_to_vmap():
+    model, x = model_and_inputs("cnn")
+    model, x = model.double(), x.double()
+    model.conv.requires_grad_(False)
+    J = explicit_jacobian(model, x)  # over the trainable parameters only
+    assert torch.allclose(empirical_ntk(model, x, method="layers"), torch.einsum("akp,bkp->ab", J, J), rtol=1e-8)
+    with_norm = nn.Sequential(nn.Linear(6, 5), nn.LayerNorm(5), nn.Linear(5, 3)).double()
+    xs = torch.randn(4, 6, dtype=torch.float64)
+    J = explicit_jacobian(with_norm, xs)
+    assert torch.allclose(empirical_ntk(with_norm, xs), torch.einsum("akp,bkp->ab", J, J), rtol=1e-8)
+    with pytest.raises(ValueError, match="method='layers' needs"):
+        empirical_ntk(with_norm, xs, method="layers")
 
 
 def test_float32_model_is_accumulated_in_float64():

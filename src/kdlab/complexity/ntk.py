@@ -1,18 +1,22 @@
 """The empirical neural tangent kernel of a model at given weights (P2).
 
 Theta(x, x') = J(x) J(x')^T with J = d f / d theta, either traced over the K logits (an n x n
-matrix) or per class (K matrices n x n). Per-sample gradients of each logit come from torch.func
-(vmap of grad; image models in channels_last, ~10x faster on CPU than contiguous here) in chunks
-of `chunk` samples. Blocks of the kernel are products of two chunks' Jacobians; products are taken
-over parameter slices of at most 4,096 entries and summed in float64 (a float64 model gives float64
-products throughout). Batch-norm runs in eval mode (running statistics), so samples do not interact.
+matrix) or per class (K matrices n x n), always float64. Two ways to get there:
 
-Memory: two chunks' Jacobians at a time, 2 * chunk * K * P * itemsize bytes (P parameters), plus the
-float64 result (n^2 or K n^2 * 8 bytes). If all n samples' Jacobians fit `jacobian_budget` bytes
-each chunk's is computed once and kept; else the row chunk's Jacobian is kept while column chunks
-are recomputed (C chunks: C (C + 1) / 2 evaluations). The kernel is built block by block either way:
-one contraction over a concatenated Jacobian measured slower here (17.5 s against 14.2 s for
-n = 256, resnet20) and needed 5.7 GiB against 3.4 GiB. Chunks hold at most 32 samples by default, which is faster (see DEFAULT_CHUNK).
+- `layers` (kdlab.complexity.layerwise), for models made of Conv2d, Linear and BatchNorm layers
+  (the CIFAR ResNets, MobileNetV2, MLPs): per-sample gradients in closed form inside batched
+  backward passes, contracted layer by layer. resnet20, n = 256: 7.0 s and 2.7 GiB peak here,
+  against 14.2 s and 3.4 GiB for the vmap path (benchmarks/ntk.py).
+- `vmap`, for any model: per-sample gradients of each logit from torch.func (vmap of grad; image
+  models in channels_last, ~10x faster on CPU than contiguous here) in chunks of `chunk` samples.
+  Blocks of the kernel are products of two chunks' Jacobians, over parameter slices of at most
+  4,096 entries summed in float64 (a float64 model gives float64 products throughout). If all n
+  samples' Jacobians fit `jacobian_budget` bytes each chunk's is computed once and kept; else the
+  row chunk's Jacobian is kept while column chunks are recomputed. One contraction over a
+  concatenated Jacobian measured slower here (17.5 s against 14.2 s for n = 256, resnet20).
+
+Batch-norm runs in eval mode (running statistics), so samples do not interact. Parameters with
+requires_grad=False are not part of the kernel and cost nothing in either way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Literal
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+
+from .layerwise import bytes_per_sample, layers_of, layerwise_ntk
 
 SLICE = 1 << 12
 # vmap over many samples at once gets slower per sample on CPU (per-sample intermediates outgrow the
@@ -64,14 +70,47 @@ def empirical_ntk(
     mode: Literal["trace", "per_class"] = "trace",
     chunk: int | None = None,
     jacobian_budget: float = 3e9,
+    method: Literal["auto", "layers", "vmap"] = "auto",
 ) -> torch.Tensor:
-    """n x n (trace) or K x n x n (per_class) float64 kernel of `model` on inputs `x`."""
+    """n x n (trace) or K x n x n (per_class) float64 kernel of `model` on inputs `x`.
+
+    Parameters with requires_grad=False are left out of the kernel (and cost nothing). `method`:
+    `layers` (kdlab.complexity.layerwise: closed-form per-sample gradients of conv, linear and
+    batch-norm layers), `vmap` (torch.func, any model), `auto` the first where it applies."""
     was_training = model.training
     images = x.dim() == 4
     model.eval()
     if images:
         model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     try:
+        layers = layers_of(model) if method != "vmap" else None
+        if method == "layers" and layers is None:
+            raise ValueError("method='layers' needs a model whose trainable parameters all belong to Conv2d, "
+                             "Linear or BatchNorm (with running statistics) layers; use method='auto'")
+        if layers is not None:
+            try:
+                return _layerwise(model, layers, x, mode, chunk, jacobian_budget)
+            except NotImplementedError:  # a layer called twice (shared weights): the general path
+                if method == "layers":
+                    raise
+        return _vmap_ntk(model, x, mode, chunk, jacobian_budget, images)
+    finally:
+        model.train(was_training)
+
+
+def _layerwise(model, layers, x, mode, chunk, budget) -> torch.Tensor:
+    """Chunks fitted to `budget` bytes: a sample's recorded inputs and half as much again for the
+    autograd graph (resnet20, n = 256: 1.6 GiB recorded, 2.7 GiB peak of the whole process), two
+    chunks at a time when the samples do not fit in one."""
+    per_sample = 1.5 * bytes_per_sample(model, layers, x)
+    if chunk is None:
+        chunk = len(x) if len(x) * per_sample <= budget else max(1, int(budget // (2 * per_sample)))
+    return layerwise_ntk(model, layers, x, mode, chunk)
+
+
+def _vmap_ntk(model, x, mode, chunk, jacobian_budget, images) -> torch.Tensor:
+    if True:
         with torch.no_grad():
             k = model(x[:1]).shape[1]
         jacobian, num_params = _jacobian_fn(model, k, images)
@@ -98,5 +137,3 @@ def empirical_ntk(
                     out[:, si : si + ji.shape[1], sj : sj + jj.shape[1]] = block
                     out[:, sj : sj + jj.shape[1], si : si + ji.shape[1]] = block.transpose(1, 2)
         return out
-    finally:
-        model.train(was_training)

@@ -1,0 +1,39 @@
+"""This machine's limits, measured in the same run as a benchmark: the fp32 GEMM rate (a 4096^2
+matmul) and the memory bandwidth (a large copy), and a model's forward FLOPs as PyTorch counts them."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _best(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def gemm_rate(size: int = 4096, repeats: int = 3, device: str = "cpu") -> float:
+    """FLOP/s of one size x size fp32 matmul, the best of `repeats`."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    return 2 * size**3 / _best(lambda: (a @ b, sync()), repeats)
+
+
+def copy_bandwidth(mib: int = 512, repeats: int = 3) -> float:
+    """Bytes/s moved by copying a `mib` MiB tensor (read + write), the best of `repeats`."""
+    src = torch.ones(mib * 2**20 // 4)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / _best(lambda: dst.copy_(src), repeats)
+
+
+def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops()
