@@ -5,7 +5,13 @@ CIFAR-shaped uint8 data with crop-and-flip augmentation, batch 128, fp32.
   ours:      kdlab's own loop (kdlab.train.loop.setup, Session.batches, Session.train_step): data kept as one
              tensor on the device, batched augmentation, channels_last
   reference: a Dataset with per-sample transforms behind a DataLoader, eager, contiguous tensors
-Prints images/second of each and their ratio. Run: .venv/bin/python benchmarks/train_step.py
+Prints images/second of each and their ratio, and against the hardware: the model work of one
+step (PyTorch's FLOP counter over a real step: student forward and backward, teacher forward), the
+GFLOP/s that makes, and its fraction of the fp32 GEMM rate measured in the same run.
+Without augmentation (the last three rows) the teacher's logits are computed once per run and
+looked up (kdlab.train.loop.Session.teacher_logits), against the teacher run at every step and a
+one-hot step; the one cached pass over the data happens in the warm-up.
+Run: .venv/bin/python benchmarks/train_step.py
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +32,8 @@ from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
 from kdlab.train.loop import setup
 
+from roofline import gemm_rate
+
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 
@@ -33,21 +42,36 @@ def make_models(device):
     return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
 
 
-def _config(batch, device, precision="fp32", compile=False):
-    """Pure KD at T = 4 with SGD-Nesterov; data, student and teacher are given as objects."""
+def _config(batch, device, precision="fp32", compile=False, loss="kd"):
+    """Pure KD at T = 4 (or one-hot) with SGD-Nesterov; data, student and teacher are given as objects."""
     return check_registered(validate({
         "data": {"name": "bench", "object": "bench"}, "model": {"name": "resnet20"},
         "train": {"batch_size": batch, "lr": 0.05, "device": device.type, "precision": precision, "compile": compile},
-        "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 4.0}}}, "teacher": {"object": "resnet56"}}))
+        "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 4.0}}} if loss == "kd" else {"terms": {"onehot": {"weight": 1.0}}},
+        **({"teacher": {"object": "resnet56"}} if loss == "kd" else {})}))
 
 
-def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=False) -> float:
-    """kdlab's own loop parts: Session.batches (on-device batched augmentation) and Session.train_step."""
+class EveryStep(Teacher):
+    deterministic = False  # no cached logits: the teacher runs at every step
+
+
+AUGMENTED = [{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}]
+
+
+def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=False, teacher="every step",
+               augment=True) -> tuple[float, float]:
+    """kdlab's own loop parts: Session.batches (on-device batched augmentation) and Session.train_step.
+    Returns images/second and the FLOPs of one step."""
     student, teacher_model = make_models(device)
-    data = from_tensors((x, y), (x[:1], y[:1]), name="bench",
-                        transforms=[{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}])
-    session = setup(_config(batch, device, precision, compile), model=student, data=data, teacher=Teacher(teacher_model))
-    return time_session(session, batch, steps, warmup, device)
+    transforms = AUGMENTED if augment else AUGMENTED[1:]
+    data = from_tensors((x, y), (x[:1], y[:1]), name="bench", transforms=transforms)
+    given = {"none": None, "every step": EveryStep(teacher_model), "cached": Teacher(teacher_model)}[teacher]
+    cfg = _config(batch, device, precision, compile, "onehot" if given is None else "kd")
+    session = setup(cfg, model=student, data=data, **({"teacher": given} if given is not None else {}))
+    rate = time_session(session, batch, steps, warmup, device)
+    with FlopCounterMode(display=False) as counter:
+        session.train_step(next(iter(session.batches(0))), 1)
+    return rate, counter.get_total_flops()
 
 
 def time_session(session, batch, steps, warmup, device) -> float:
@@ -134,15 +158,25 @@ def main():
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 100, (n,), generator=g)
     ref = bench_reference(x, y, args.batch, args.steps, args.warmup, device, args.workers)
-    ours = {v: bench_ours(x, y, args.batch, args.steps, args.warmup, device, v.split("+")[0], v.endswith("+compile"))
+    rows = {f"kdlab {v} (on-device batched augmentation, channels_last)":
+            bench_ours(x, y, args.batch, args.steps, args.warmup, device, v.split("+")[0], v.endswith("+compile"))
             for v in args.variants}
+    for label, teacher in (("KD, teacher logits cached", "cached"), ("KD, teacher every step", "every step"),
+                           ("one-hot, no teacher", "none")):
+        rows[f"no augmentation: {label}"] = bench_ours(x, y, args.batch, args.steps, args.warmup, device,
+                                                       teacher=teacher, augment=False)
+    peak = gemm_rate(device=device.type)
     table = Table(title=f"KD step, resnet56 -> resnet20, batch {args.batch}, {device.type}, {torch.get_num_threads()} threads")
-    for c in ("loop", "img/s", "vs reference"):
+    for c in ("loop", "img/s", "vs reference", "GFLOP/step", "GFLOP/s", "of GEMM rate"):
         table.add_column(c, justify="right" if c != "loop" else "left")
-    table.add_row(f"reference (DataLoader, {args.workers} workers, per-sample transforms)", f"{ref:.1f}", "1.00x")
-    for v, rate in ours.items():
-        table.add_row(f"kdlab {v} (on-device batched augmentation, channels_last)", f"{rate:.1f}", f"{rate / ref:.2f}x")
-    Console().print(table)
+    table.add_row(f"reference (DataLoader, {args.workers} workers, per-sample transforms)", f"{ref:.1f}", "1.00x", "", "", "")
+    for label, (rate, flops) in rows.items():
+        achieved = rate / args.batch * flops
+        table.add_row(label, f"{rate:.1f}", f"{rate / ref:.2f}x", f"{flops / 1e9:.1f}", f"{achieved / 1e9:.0f}",
+                      f"{achieved / peak:.2f}")
+    Console(width=150).print(table)
+    print(f"fp32 GEMM rate {peak / 1e9:.0f} GFLOP/s (4096^2 matmul, this run). GFLOP/step counts the step's own "
+          f"work: a cached or absent teacher's forward is not in it.")
 
 
 if __name__ == "__main__":

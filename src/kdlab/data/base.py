@@ -23,7 +23,8 @@ from ..registry import Registry
 DATASETS = Registry("dataset", context=("root",), package="kdlab.data")
 
 # Batch keys that are targets and bookkeeping, never model inputs.
-TARGET_KEYS = ("label", "orig_label", "index")
+# Batch fields that are not model inputs. `position`: a training batch's rows in its split (set by the loop).
+TARGET_KEYS = ("label", "orig_label", "index", "position")
 
 
 @dataclass

@@ -26,6 +26,9 @@ class Teacher:
     """A fixed model in eval mode, without gradients."""
 
     run: RunDir | None = None
+    # The same sample gets the same logits from one version (see `version`), so the training loop
+    # may compute them once when the data has no augmentation. A teacher with randomness sets False.
+    deterministic = True
 
     def __init__(self, model: nn.Module):
         self.model = model.eval().requires_grad_(False)
@@ -34,6 +37,10 @@ class Teacher:
     def logits(self, batch: dict[str, torch.Tensor], student_epoch: int, forward: nn.Module | None = None) -> torch.Tensor:
         """`forward`: the model as called (e.g. compiled); it shares the model's weights."""
         return logits_of(forward if forward is not None else self.model, batch)
+
+    def version(self, student_epoch: int) -> int:
+        """Which weights answer at this student epoch: logits of the same version are the same."""
+        return 0
 
 
 def run_model(run: RunDir, num_classes: int, input_shape: tuple[int, ...], model: nn.Module | None = None) -> nn.Module:
@@ -110,6 +117,9 @@ class RunTeacher(Teacher):
         wanted = min(math.ceil(student_epoch * self.cfg.epoch_ratio), self.last_epoch)
         earlier = [e for e in self.epochs if e <= wanted]
         return earlier[-1] if earlier else self.epochs[0]
+
+    def version(self, student_epoch: int) -> int:
+        return self.epoch_for(student_epoch)
 
     def _load(self, path: Path) -> None:
         if path != self.loaded:

@@ -95,6 +95,8 @@ class Session:
     forward: nn.Module | None = None  # the student as called in training steps (compiled or not)
     teacher_forward: nn.Module | None = None
     ranks: Ranks = Ranks()  # this process's place under torchrun (kdlab.train.parallel)
+    cache_teacher: bool = False  # see teacher_logits
+    cached: tuple[int, torch.Tensor] | None = None  # (teacher version, logits of every training sample)
     epoch: int = 0  # epochs done
     step: int = 0
     elapsed: float = 0.0
@@ -121,7 +123,23 @@ class Session:
         gen = epoch_generator(self.cfg.seed, epoch)
         train = self.data.train
         for idx in iterate_batches(len(train), self.cfg.train.batch_size, gen):
-            yield self.pipeline.train(train.batch(idx.to(self.device)), gen)
+            idx = idx.to(self.device)
+            yield self.pipeline.train({**train.batch(idx), "position": idx}, gen)
+
+    def teacher_logits(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
+        """The teacher's logits of a training batch. Without augmentation a sample's input is the same
+        every epoch, so with `cache_teacher` they are computed once per teacher version (once per run,
+        or per checkpoint online) for the whole training split, in batches of the training batch
+        size, and looked up: a KD step then costs what a one-hot step costs."""
+        if not self.cache_teacher:
+            return self.teacher.logits(batch, epoch, self.teacher_forward)
+        version = self.teacher.version(epoch)
+        if self.cached is None or self.cached[0] != version:
+            train, size = self.data.train, self.cfg.train.batch_size
+            parts = [self.teacher.logits(self.pipeline.train(train.batch(slice(i, i + size)), None), epoch,
+                                         self.teacher_forward) for i in range(0, len(train), size)]
+            self.cached = (version, torch.cat(parts))
+        return self.cached[1][batch["position"]]
 
     def shards(self, epoch: int) -> Iterable[tuple[dict[str, torch.Tensor], float]]:
         """This process's part of each global batch, with its share of the batch's loss."""
@@ -140,7 +158,7 @@ class Session:
         needs = self.teacher is not None and self.objective.needs_teacher(self.step)
         precision = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
         with precision:
-            teacher_logits = self.teacher.logits(batch, epoch, self.teacher_forward) if needs else None
+            teacher_logits = self.teacher_logits(batch, epoch) if needs else None
             logits = logits_of(self.forward if self.forward is not None else self.model, batch)
             features, teacher_features = self.objective.features()
             out = StepOutputs(logits, batch, teacher_logits, features, teacher_features)
@@ -199,8 +217,12 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     forward = ranks.wrap(model)
     forward = torch.compile(forward) if cfg.train.compile else (forward if forward is not model else None)
     teacher_forward = torch.compile(teacher.model) if cfg.train.compile and teacher is not None else None
+    # A teacher's logits can be kept when nothing about a training sample changes between epochs
+    # (no augmentation) and no term reads the teacher's inner features.
+    cache = (teacher is not None and teacher.deterministic and not any(t.augment for t in pipeline.steps)
+             and "teacher" not in objective.taps)
     return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes, dtype, scaler,
-                   forward, teacher_forward, ranks)
+                   forward, teacher_forward, ranks, cache)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
