@@ -374,8 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     writer = is_writer()  # under torchrun, rank 0 speaks for all ranks
     if not writer:
         sys.stdout = open(os.devnull, "w")
+    finished = False
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        finished = True
+        return code
     except KdlabError as e:
         if writer:
             print(f"kdlab: error: {e}", file=sys.stderr)
@@ -392,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         print("kdlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     finally:
-        shutdown()
+        shutdown(finished)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,10 @@ class Ranks:
         return out
 
 
-def shutdown() -> None:
+def shutdown(finished: bool) -> None:
+    """End the process group. After a normal finish, wait for every rank first: a rank that tears
+    its group down while another still receives (the summary's broadcast) aborts that one."""
     if dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
