@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/text_step.py [--model roberta-tiny] [--steps 30
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +24,7 @@ from kdlab.data import load_dataset
 from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
 from kdlab.train.loop import setup
-from train_step import _sync, time_session  # the same timing loop (benchmarks/ is on the path when run)
+from train_step import time_session, time_steps  # the same timing loop (benchmarks/ is on the path when run)
 
 DATA = {"name": "text-synthetic", "task": "nli", "train_samples": 4096, "test_samples": 64, "min_words": 8,
         "max_words": 48}
@@ -74,24 +73,18 @@ def bench_reference(name, batch, steps, warmup, device) -> float:
                                          batch_size=batch, shuffle=True, drop_last=True,
                                          collate_fn=DataCollatorWithPadding(tok))
     opt = torch.optim.AdamW(student.parameters(), lr=1e-5)
-    done, t0 = 0, None
-    while True:
-        for b in loader:
-            if done == warmup:
-                _sync(device)
-                t0 = time.perf_counter()
-            b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
-            with torch.no_grad():
-                t_logits = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            s_logits = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            loss = F.kl_div(F.log_softmax(s_logits / 2, 1), F.softmax(t_logits / 2, 1), reduction="batchmean") * 4
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == warmup + steps:
-                _sync(device)
-                return steps * batch / (time.perf_counter() - t0)
+
+    def step(b):
+        b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+        with torch.no_grad():
+            t_logits = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+        s_logits = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+        loss = F.kl_div(F.log_softmax(s_logits / 2, 1), F.softmax(t_logits / 2, 1), reduction="batchmean") * 4
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return time_steps(lambda epoch: loader, step, batch, steps, warmup, device)
 
 
 def main():

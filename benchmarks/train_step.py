@@ -75,16 +75,22 @@ def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=Fal
 
 
 def time_session(session, batch, steps, warmup, device) -> float:
-    """Samples/second of `steps` full batches of Session.batches + Session.train_step, after `warmup`."""
+    """Samples/second of `steps` full batches of Session.batches + Session.train_step, after `warmup`
+    (a short last batch is skipped, as the references' drop_last does)."""
+    return time_steps(lambda epoch: (b for b in session.batches(epoch) if len(b["label"]) == batch),
+                      lambda b: session.train_step(b, 1), batch, steps, warmup, device)
+
+
+def time_steps(batches, step, batch, steps, warmup, device) -> float:
+    """Samples/second of `steps` calls of step(b), b from batches(epoch) epoch after epoch, after
+    `warmup` untimed calls. Every benchmark's loop, kdlab's and the references', is timed here."""
     done, t0, epoch = 0, None, 0
     while True:
-        for b in session.batches(epoch):
-            if len(b["label"]) < batch:  # a short last batch: skip, as the reference's drop_last does
-                continue
+        for b in batches(epoch):
             if done == warmup:
                 _sync(device)
                 t0 = time.perf_counter()
-            session.train_step(b, 1)
+            step(b)
             done += 1
             if done == warmup + steps:
                 _sync(device)
@@ -117,24 +123,19 @@ def bench_reference(x, y, batch, steps, warmup, device, workers) -> float:
     loader = torch.utils.data.DataLoader(PerSampleCifar(x, y), batch_size=batch, shuffle=True, drop_last=True,
                                          num_workers=workers, persistent_workers=workers > 0)
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    T, done, t0 = 4.0, 0, None
-    while True:
-        for xb, yb in loader:
-            if done == warmup:
-                _sync(device)
-                t0 = time.perf_counter()
-            xb = xb.to(device)
-            with torch.no_grad():
-                t_logits = teacher(xb)
-            s_logits = student(xb)
-            loss = F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean") * T * T
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == warmup + steps:
-                _sync(device)
-                return steps * batch / (time.perf_counter() - t0)
+    T = 4.0
+
+    def step(b):
+        xb = b[0].to(device)
+        with torch.no_grad():
+            t_logits = teacher(xb)
+        s_logits = student(xb)
+        loss = F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean") * T * T
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return time_steps(lambda epoch: loader, step, batch, steps, warmup, device)
 
 
 def _sync(device):

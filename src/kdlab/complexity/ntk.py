@@ -5,8 +5,8 @@ matrix) or per class (K matrices n x n), always float64. Two ways to get there:
 
 - `layers` (kdlab.complexity.layerwise), for models made of Conv2d, Linear and BatchNorm layers
   (the CIFAR ResNets, MobileNetV2, MLPs): per-sample gradients in closed form inside batched
-  backward passes, contracted layer by layer. resnet20, n = 256: 7.0 s and 2.7 GiB peak here,
-  against 14.2 s and 3.4 GiB for the vmap path (benchmarks/ntk.py).
+  backward passes, contracted layer by layer. resnet20, n = 256: 5.96-6.54 s and 2.47 GiB peak
+  here, against 14.2 s and 3.4 GiB for the vmap path (benchmarks/ntk.py).
 - `vmap`, for any model: per-sample gradients of each logit from torch.func (vmap of grad; image
   models in channels_last, ~10x faster on CPU than contiguous here) in chunks of `chunk` samples.
   Blocks of the kernel are products of two chunks' Jacobians, over parameter slices of at most
@@ -27,9 +27,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .layerwise import bytes_per_sample, layers_of, layerwise_ntk
+from .layerwise import add_products, bytes_per_sample, layers_of, layerwise_ntk
 
-SLICE = 1 << 12
 # vmap over many samples at once gets slower per sample on CPU (per-sample intermediates outgrow the
 # caches): 256 resnet20 inputs took 52.9 s in chunks of 137, against 3.8 s for 64 in chunks of 32.
 DEFAULT_CHUNK = 32
@@ -52,16 +51,6 @@ def _jacobian_fn(model: nn.Module, num_classes: int, images: bool):
                             for k in range(num_classes)])
 
     return jacobian, sum(p.numel() for p in params.values())
-
-
-def _products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(K, a, b) = a[k] @ b[k]^T, summed over parameter slices in float64."""
-    if a.dtype == torch.float64:
-        return a @ b.transpose(1, 2)
-    out = torch.zeros(a.shape[0], a.shape[1], b.shape[1], dtype=torch.float64)
-    for s in range(0, a.shape[2], SLICE):
-        out += (a[:, :, s : s + SLICE] @ b[:, :, s : s + SLICE].transpose(1, 2)).double()
-    return out
 
 
 def empirical_ntk(
@@ -101,39 +90,38 @@ def empirical_ntk(
 
 def _layerwise(model, layers, x, mode, chunk, budget) -> torch.Tensor:
     """Chunks fitted to `budget` bytes: a sample's recorded inputs and half as much again for the
-    autograd graph (resnet20, n = 256: 1.6 GiB recorded, 2.7 GiB peak of the whole process), two
+    autograd graph (resnet20, n = 256: 1.64 GiB recorded, 2.47 GiB peak of the whole process), two
     chunks at a time when the samples do not fit in one."""
-    per_sample = 1.5 * bytes_per_sample(model, layers, x)
     if chunk is None:
+        per_sample = 1.5 * bytes_per_sample(model, layers, x)
         chunk = len(x) if len(x) * per_sample <= budget else max(1, int(budget // (2 * per_sample)))
     return layerwise_ntk(model, layers, x, mode, chunk)
 
 
 def _vmap_ntk(model, x, mode, chunk, jacobian_budget, images) -> torch.Tensor:
-    if True:
-        with torch.no_grad():
-            k = model(x[:1]).shape[1]
-        jacobian, num_params = _jacobian_fn(model, k, images)
-        n = len(x)
-        per_sample = k * num_params * x.element_size()
-        if chunk is None:
-            chunk = max(1, min(n, DEFAULT_CHUNK, int(jacobian_budget // (2 * per_sample))))
-        starts = list(range(0, n, chunk))
-        cache: dict[int, torch.Tensor] = {}
-        if n * per_sample <= jacobian_budget:  # everything fits: each chunk's Jacobian computed once
-            cache = {s: jacobian(x[s : s + chunk]) for s in starts}
-        get = lambda s: cache[s] if s in cache else jacobian(x[s : s + chunk])  # noqa: E731
-        out = torch.zeros((n, n) if mode == "trace" else (k, n, n), dtype=torch.float64)
-        for i, si in enumerate(starts):
-            ji = get(si)
-            for sj in starts[i:]:
-                jj = ji if sj == si else get(sj)
-                block = _products(ji, jj)
+    with torch.no_grad():
+        k = model(x[:1]).shape[1]
+    jacobian, num_params = _jacobian_fn(model, k, images)
+    n = len(x)
+    per_sample = k * num_params * x.element_size()
+    if chunk is None:
+        chunk = max(1, min(n, DEFAULT_CHUNK, int(jacobian_budget // (2 * per_sample))))
+    starts = list(range(0, n, chunk))
+    cache: dict[int, torch.Tensor] = {}
+    if n * per_sample <= jacobian_budget:  # everything fits: each chunk's Jacobian computed once
+        cache = {s: jacobian(x[s : s + chunk]) for s in starts}
+    get = lambda s: cache[s] if s in cache else jacobian(x[s : s + chunk])  # noqa: E731
+    out = torch.zeros((n, n) if mode == "trace" else (k, n, n), dtype=torch.float64)
+    for i, si in enumerate(starts):
+        ji = get(si)
+        for sj in starts[i:]:
+            jj = ji if sj == si else get(sj)
+            a, b = slice(si, si + ji.shape[1]), slice(sj, sj + jj.shape[1])
+            for c in range(k):  # traced: every logit's product into one block
+                add_products(out[a, b] if mode == "trace" else out[c, a, b], ji[c], jj[c])
+            if sj != si:
                 if mode == "trace":
-                    block = block.sum(0)
-                    out[si : si + ji.shape[1], sj : sj + jj.shape[1]] = block
-                    out[sj : sj + jj.shape[1], si : si + ji.shape[1]] = block.T
+                    out[b, a] = out[a, b].T
                 else:
-                    out[:, si : si + ji.shape[1], sj : sj + jj.shape[1]] = block
-                    out[:, sj : sj + jj.shape[1], si : si + ji.shape[1]] = block.transpose(1, 2)
-        return out
+                    out[:, b, a] = out[:, a, b].transpose(1, 2)
+    return out

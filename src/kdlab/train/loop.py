@@ -215,14 +215,15 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     # The DDP wrapper and compiled modules share the originals' parameters; checkpoints and
     # evaluation use the originals.
     forward = ranks.wrap(model)
-    forward = torch.compile(forward) if cfg.train.compile else (forward if forward is not model else None)
+    if cfg.train.compile:
+        forward = torch.compile(forward)
     teacher_forward = torch.compile(teacher.model) if cfg.train.compile and teacher is not None else None
     # A teacher's logits can be kept when nothing about a training sample changes between epochs
     # (no augmentation) and no term reads the teacher's inner features.
     cache = (teacher is not None and teacher.deterministic and not any(t.augment for t in pipeline.steps)
              and "teacher" not in objective.taps)
     return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes, dtype, scaler,
-                   forward, teacher_forward, ranks, cache)
+                   forward if forward is not model else None, teacher_forward, ranks, cache)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
@@ -397,7 +398,7 @@ def train(
                      "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
                      "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
                      "compile": cfg.train.compile, "processes": s.ranks.world})
-    s.ranks.from_writer(None)  # the others read run.json once rank 0 has written it
+    s.ranks.wait()  # the others read run.json once rank 0 has written it
     resume(s, run, log)
     last_step = s.total_steps
     if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:

@@ -125,6 +125,11 @@ class Ranks:
             raise error
         return result
 
+    def wait(self) -> None:
+        """Until every rank has come here."""
+        if self.world > 1:
+            dist.barrier()
+
     def from_writer(self, obj: T) -> T:
         """Rank 0's `obj` on every rank."""
         if self.world == 1:
