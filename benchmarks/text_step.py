@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from kdlab.config import check_registered, validate
+from kdlab.config import Given, resolve
 from kdlab.data import load_dataset
-from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
 from kdlab.train.loop import setup
 from train_step import time_session, time_steps  # the same timing loop (benchmarks/ is on the path when run)
@@ -38,13 +37,13 @@ def make_models(name, num_classes, input_shape, device):
 
 
 def bench_ours(name, batch, steps, warmup, device) -> float:
-    cfg = check_registered(validate({
-        "data": DATA, "model": {"name": name, "pretrained": False, "vocab_size": 2048},
-        "train": {"batch_size": batch, "optimizer": "adamw", "lr": 1e-5, "device": device.type, "precision": "fp32"},
-        "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 2.0}}}, "teacher": {"object": name}}))
     ds = load_dataset("text-synthetic", options={k: v for k, v in DATA.items() if k != "name"})
     student, teacher = make_models(name, ds.num_classes, ds.input_shape, device)
-    session = setup(cfg, model=student, teacher=Teacher(teacher))
+    given = Given(model=student, teacher=teacher)
+    cfg = resolve({"data": DATA, "train": {"batch_size": batch, "optimizer": "adamw", "lr": 1e-5, "device": device.type,
+                                           "precision": "fp32"},
+                   "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 2.0}}}}, given=given)
+    session = setup(cfg, given)
     return time_session(session, batch, steps, warmup, device)
 
 

@@ -26,9 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from rich.console import Console
 from rich.table import Table
 
-from kdlab.config import check_registered, validate
+from kdlab.config import Given, resolve
 from kdlab.data import from_tensors
-from kdlab.distill.teachers import Teacher
 from kdlab.models import build_model
 from kdlab.train.loop import setup
 
@@ -42,17 +41,11 @@ def make_models(device):
     return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
 
 
-def _config(batch, device, precision="fp32", compile=False, loss="kd"):
-    """Pure KD at T = 4 (or one-hot) with SGD-Nesterov; data, student and teacher are given as objects."""
-    return check_registered(validate({
-        "data": {"name": "bench", "object": "bench"}, "model": {"name": "resnet20"},
-        "train": {"batch_size": batch, "lr": 0.05, "device": device.type, "precision": precision, "compile": compile},
-        "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 4.0}}} if loss == "kd" else {"terms": {"onehot": {"weight": 1.0}}},
-        **({"teacher": {"object": "resnet56"}} if loss == "kd" else {})}))
-
-
-class EveryStep(Teacher):
-    deterministic = False  # no cached logits: the teacher runs at every step
+def _config(batch, device, given: Given, precision="fp32", compile=False):
+    """Pure KD at T = 4 (or one-hot without a teacher) with SGD-Nesterov; data, student and teacher are given."""
+    loss = {"kd": {"weight": 1.0, "temperature": 4.0}} if given.teacher is not None else {"onehot": {"weight": 1.0}}
+    return resolve({"train": {"batch_size": batch, "lr": 0.05, "device": device.type, "precision": precision,
+                              "compile": compile}, "loss": {"terms": loss}}, given=given)
 
 
 AUGMENTED = [{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}]
@@ -65,9 +58,9 @@ def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=Fal
     student, teacher_model = make_models(device)
     transforms = AUGMENTED if augment else AUGMENTED[1:]
     data = from_tensors((x, y), (x[:1], y[:1]), name="bench", transforms=transforms)
-    given = {"none": None, "every step": EveryStep(teacher_model), "cached": Teacher(teacher_model)}[teacher]
-    cfg = _config(batch, device, precision, compile, "onehot" if given is None else "kd")
-    session = setup(cfg, model=student, data=data, **({"teacher": given} if given is not None else {}))
+    teacher_model.deterministic = teacher != "every step"  # False: no cached logits, the teacher runs every step
+    given = Given(model=student, data=data, teacher=None if teacher == "none" else teacher_model)
+    session = setup(_config(batch, device, given, precision, compile), given)
     rate = time_session(session, batch, steps, warmup, device)
     with FlopCounterMode(display=False) as counter:
         session.train_step(next(iter(session.batches(0))), 1)

@@ -90,7 +90,7 @@ def test_batches_of_any_shape_reach_model_teacher_and_records(tmp_path):
     teacher = kdlab.fit({**cfg, "name": "t"}, model=MaskedTokens(), data=data, **quiet)
     student = kdlab.fit({**cfg, "name": "s", "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 2.0}}}},
                         model=MaskedTokens(width=8), data=data, teacher=teacher, **quiet)
-    assert RunDir(student.root).info()["teacher_run"] == str(teacher.root.resolve())
+    assert RunDir(student.root).info().teacher_run == str(teacher.root.resolve())
     rows = [json.loads(line) for line in (student.root / "metrics.jsonl").read_text().splitlines()]
     assert all(r["train_kl"] > 0 for r in rows)
     with np.load(student.root / "predictions" / "step_18.npz") as z:

@@ -9,7 +9,7 @@ SRC = Path(__file__).parents[1] / "src" / "kdlab"
 
 # Bottom to top, as in the README.
 LAYERS = [
-    {"version", "errors", "values", "io", "registry", "plotting"},
+    {"version", "errors", "values", "io", "registry", "plotting", "sources", "tables"},
     {"data", "models", "losses", "probes"},
     {"config"},
     {"records"},

@@ -52,14 +52,14 @@ def test_order_then_reuse(tmp_path, capsys):
 
 
 def test_interrupted_plan_resumes(tmp_path, capsys):
-    from kdlab.config import load_yaml
+    from kdlab.io import read_yaml
     from kdlab.plan import resolve_plan
     from kdlab.train.runner import run_config
 
     plan = _plan(tmp_path, {"teacher": BASE, "kd": {**BASE, "seed": 1, "loss": KD, "teacher": {"run": "teacher"}}})
     code, whole, _ = _reproduce(capsys, plan, "--out", str(tmp_path / "whole"))
     assert code == 0
-    cfgs, _ = resolve_plan(load_yaml(plan), tmp_path / "parts")
+    cfgs = resolve_plan(read_yaml(plan), tmp_path / "parts").runs
 
     def stop(done, step):
         if done == 2:
@@ -162,7 +162,7 @@ def test_a_pattern_override_reaches_the_runs_it_matches(tmp_path):
     from kdlab.plan import resolve_plan
 
     raw = {"runs": {"t_mnli_a": BASE, "t_mnli_b": {**BASE, "seed": 1}, "t_qqp_a": BASE}}
-    cfgs, _ = resolve_plan(raw, tmp_path, ["runs.t_mnli_*.train.batch_size=7"])
+    cfgs = resolve_plan(raw, tmp_path, ["runs.t_mnli_*.train.batch_size=7"]).runs
     assert {c.name: c.train.batch_size for c in cfgs} == {"t_mnli_a": 7, "t_mnli_b": 7, "t_qqp_a": BASE["train"]["batch_size"]}
     with pytest.raises(ConfigError, match="names no run"):
         resolve_plan(raw, tmp_path, ["runs.t_imdb_*.train.batch_size=7"])

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from .errors import KdlabError
@@ -21,20 +20,12 @@ def _print_json(obj) -> None:
     print(dumps(obj, indent=2, sort_keys=True))
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+def _show(tables, lines=()) -> None:
+    from .tables import print_tables
 
-    table = Table(title=escape(title))
-    for i, c in enumerate(columns):
-        table.add_column(escape(c), justify="left" if i == 0 else "right")
-    for r in rows:
-        table.add_row(*map(escape, r))
-    console = Console()
-    if not console.is_terminal:  # piped or logged: don't wrap tables at 80 columns
-        console = Console(width=120)
-    console.print(table)
+    print_tables(tables)
+    for line in lines:
+        print(line)
 
 
 def _logger(args):
@@ -42,170 +33,87 @@ def _logger(args):
     return (lambda s: print(s, file=sys.stderr)) if args.json else print
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
 def cmd_demo(args) -> int:
-    from .analysis import write_analysis
     from .demo import run_demo
 
-    out = Path(args.out)
-    log = _logger(args)
-    t0 = time.perf_counter()
-    results = run_demo(out, seed=args.seed, overrides=args.overrides, progress=not args.no_progress, log=log)
-    kd_run = Path(results["student_kd"]["run"])
-    analysis = write_analysis(Path(results["teacher"]["run"]), kd_run, None, None, figures=True)
-    wall = time.perf_counter() - t0
+    demo = run_demo(Path(args.out), seed=args.seed, overrides=args.overrides, reuse=args.reuse,
+                    progress=not args.no_progress, log=_logger(args))
     if args.json:
-        _print_json({"seed": args.seed, "out": str(out), "seconds": round(wall, 2), "runs": results,
-                     "analysis": analysis})
+        _print_json(demo.to_json())
         return 0
-    te, oh, kd = (results[r] for r in ("teacher", "student_onehot", "student_kd"))
-    _table(
-        f"Accuracy % on digits, {int(100 * te['label_noise'])}% noisy labels (cf. P1 Table 2)",
-        ["", "Teacher", "Student (one-hot)", "Student (KD)"],
-        [
-            ["train (noisy labels)", *(_pct(r["train_acc"]) for r in (te, oh, kd))],
-            ["train (original labels)", *(_pct(r["train_acc_orig_labels"]) for r in (te, oh, kd))],
-            ["test", *(_pct(r["test_acc"]) for r in (te, oh, kd))],
-        ],
-    )
-    print(f"model {te['model']}, seed {args.seed} (students {args.seed + 1}), {wall:.1f} s")
-    print(f"runs written to {out.resolve()}/{{teacher,student_onehot,student_kd}}")
-    print()
-    print_underfitting(analysis)
-    print(f"figures of the KD student against its teacher in {Path(kd['run']) / 'figures'}")
+    _show(demo.tables(), demo.notes())
     return 0
-
-
-def print_underfitting(report: dict) -> None:
-    """The underfitting summary of an analysis report as a table: one row per split and label group."""
-    rows = []
-    for split, r in report["splits"].items():
-        u = r["underfitting"]
-        for group, g in [("all", u), ("clean", u.get("clean")), ("noisy", u.get("noisy"))]:
-            if not g or not g.get("n"):
-                continue
-            rows.append([f"{split} {group}", str(g["n"]), f"{g['mean_y_minus_x']:+.3f}", f"{g['slope']:.3f}",
-                         f"{g['hard']['mean_y_minus_x']:+.3f}", f"{g['hard']['frac_y_below_x']:.2f}",
-                         f"{g['easy']['mean_y_minus_x']:+.3f}", f"{g['easy']['frac_y_below_x']:.2f}"])
-    _table("Underfitting: X = teacher phi(p_te[y_te]), Y = student phi(p_st[y_te]); hard/easy = lowest/highest 20% X",
-           ["samples", "n", "Y-X", "slope", "hard Y-X", "hard Y<X", "easy Y-X", "easy Y<X"], rows)
-    d = report["splits"]["test"]["dissection"]
-    print("test points: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d.items()))
 
 
 def cmd_analyze(args) -> int:
     from .analysis import write_analysis
 
-    report = write_analysis(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
+    written = write_analysis(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
     if args.json:
-        _print_json(report)
+        _print_json(written.to_json())
         return 0
-    print_underfitting(report)
-    print(f"report: {report['report']}")
-    for p in report["figures"]:
-        print(f"figure: {p}")
+    _show(written.tables(), [f"report: {written.report}", *(f"figure: {p}" for p in written.figures)])
     return 0
 
 
 def cmd_run(args) -> int:
-    from .config import load_yaml, resolve
+    from .config import resolve
+    from .io import read_yaml
     from .plan import is_plan
     from .train.runner import run_config
 
-    raw = load_yaml(args.config)
-    log = _logger(args)
+    raw = read_yaml(args.config)
     if is_plan(raw):
-        return _run_plan(raw, args, log)
+        return _run_plan(raw, args)
     if args.scale is not None:
         raise KdlabError(f"--scale is for plans (configs with 'runs:'); {args.config} is a single run")
     cfg = resolve(raw, args.overrides)
-    run, summary = run_config(cfg, args.out, progress=not args.no_progress, log=log)
+    run, summary = run_config(cfg, args.out, reuse=args.reuse, progress=not args.no_progress, log=_logger(args))
     if args.json:
-        _print_json({"run": str(run.root), **summary})
+        _print_json({"run": str(run.root), **summary.model_dump(mode="json")})
         return 0
-    _table(f"{cfg.name}: {cfg.model.name} on {summary['dataset']}", ["", "accuracy %"], [
-        ["train", _pct(summary["train_acc"])],
-        *([["train (original labels)", _pct(summary["train_acc_orig_labels"])]] if cfg.data.label_noise else []),
-        ["test", _pct(summary["test_acc"])],
-    ])
-    print(f"{summary['steps']} steps in {summary['train_seconds']:.1f} s; run written to {run.root}")
+    _show([summary.table()], [f"{summary.steps} steps in {summary.train_seconds:.1f} s; run written to {run.root}"])
     return 0
 
 
-def _print_report(report: dict) -> None:
-    """A report's tables and figures (kdlab.reports.Report.to_json())."""
-    for t in report["tables"]:
-        _table(t["title"], t["columns"], t["rows"])
-    for p in report.get("figures", []):
-        print(f"figure: {p}")
-    if report.get("html"):
-        print(f"report: {report['html']}")
-
-
-def _run_plan(raw: dict, args, log, executor: str = "local", **options) -> int:
+def _run_plan(raw: dict, args, executor: str = "local", **options) -> int:
     from .plan import run_plan
 
     # live progress bars only where runs train in this process, one after another
     progress = not args.no_progress and executor == "local" and options.get("jobs", 1) <= 1
-    result = run_plan(raw, args.out, args.overrides, progress=progress, log=log, scale=args.scale,
-                      executor=executor, **options)
+    result = run_plan(raw, args.out, args.overrides, progress=progress, log=_logger(args), scale=args.scale,
+                      executor=executor, reuse=args.reuse, **options)
     if args.json:
-        _print_json(result)
+        _print_json(result.to_json())
         return 0
-    _table("runs", ["run", "model", "train %", "test %", "seconds"],
-           [[name, r["model"], _pct(r["train_acc"]), _pct(r["test_acc"]), f"{r['train_seconds']:.1f}"]
-            for name, r in result["runs"].items()])
-    for report in result["reports"]:
-        _print_report(report)
-    scale = f" at scale {result['scale']}" if result["scale"] else ""
-    print(f"{len(result['runs'])} runs{scale} in {result['seconds']:.1f} s; written to {Path(args.out).resolve()}")
+    _show(result.tables(), result.lines(args.out))
     return 0
 
 
 def cmd_reproduce(args) -> int:
-    from .config import load_yaml
-    from .executors import EXECUTORS
+    from .io import read_yaml
     from .plan import is_plan
 
-    raw = load_yaml(args.plan)
+    raw = read_yaml(args.plan)
     if not is_plan(raw):
         raise KdlabError(f"{args.plan} is a single-run config, not a plan (no 'runs:'); use kdlab run")
     given = {"jobs": args.jobs, "address": args.address, "cpus_per_run": args.cpus_per_run}
-    flags = {"jobs": "--jobs", "address": "--address", "cpus_per_run": "--cpus-per-run"}
-    valid = ", ".join(flags[o] for o in EXECUTORS.options(args.executor)) or "none"
-    for option, value in given.items():
-        if value is None:
-            continue
-        if option not in EXECUTORS.options(args.executor):
-            raise KdlabError(f"{flags[option]} is not an option of --executor {args.executor} (its options: {valid})")
-        if option != "address" and value < 1:
-            raise KdlabError(f"{flags[option]} must be at least 1, got {value}")
-    log = _logger(args)
-    return _run_plan(raw, args, log, args.executor, **{k: v for k, v in given.items() if v is not None})
+    return _run_plan(raw, args, args.executor, **{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_report(args) -> int:
-    from .records import discover_runs
+    from .records import OutDir
     from .reports import make_report
 
     out = Path(args.out) if args.out else Path(args.dir) / "report"
-    runs = discover_runs(Path(args.dir), exclude=out)
-    result = make_report(args.name, runs, out, **_options(args.options)).to_json()
-    for line in result.get("skipped", []):
+    runs = OutDir(Path(args.dir)).runs(exclude=out)
+    report = make_report(args.name, runs, out, **_options(args.options))
+    for line in report.left_out:
         print(f"kdlab: left out {line}", file=sys.stderr)
     if args.json:
-        _print_json(result)
+        _print_json(report.to_json())
         return 0
-    if args.name == "overview":
-        print(f"{result['runs']} runs, {len(result['table2'])} teacher/student pairs, "
-              f"{len(result['switch_groups'])} loss-switch groups")
-    else:
-        _print_report(result)
-    print(f"report: {result['html']}")
-    print(f"markdown: {result['markdown']}")
+    _show(report.tables, report.lines())
     return 0
 
 
@@ -221,11 +129,11 @@ def _options(items: list[str]) -> dict:
 def cmd_theory(args) -> int:
     from .reports import make_report
 
-    report = make_report(args.view, {}, Path(args.out), quick=args.quick).to_json()
+    report = make_report(args.view, {}, Path(args.out), quick=args.quick)
     if args.json:
-        _print_json(report)
+        _print_json(report.to_json())
         return 0
-    _print_report(report)
+    _show(report.tables, report.lines())
     return 0
 
 
@@ -238,38 +146,25 @@ def cmd_complexity(args) -> int:
         raise KdlabError("give exactly one of --student-model NAME or --student RUN")
     if not Path(args.teacher).is_dir():
         raise RunError(f"teacher run {args.teacher} does not exist")
-    runs = {"teacher": RunDir(Path(args.teacher)), **({"student": RunDir(Path(args.student))} if args.student else {})}
-    out = Path(args.out) if args.out else Path(args.teacher) / "figures"
+    runs = {"teacher": RunDir(args.teacher), **({"student": RunDir(args.student)} if args.student else {})}
+    out = Path(args.out) if args.out else runs["teacher"].figures
     report = make_report("complexity", runs, out, student_model=args.student_model, n=args.n,
-                         temperatures=args.temperatures, center=args.center).to_json()
+                         temperatures=args.temperatures, center=args.center, term=args.term)
     if args.json:
-        _print_json(report)
+        _print_json(report.to_json())
         return 0
-    _print_report(report)
+    _show(report.tables, report.lines())
     return 0
 
 
 def cmd_data_inspect(args) -> int:
-    from .data import load_dataset
+    from .data import inspect_dataset, load_dataset
 
-    ds = load_dataset(args.name, args.root, options=_options(args.options))
-    report = {
-        "name": ds.name,
-        "num_classes": ds.num_classes,
-        "input_shape": list(ds.input_shape),
-        "splits": {s: {"size": len(getattr(ds, s)), "label_counts": ds.label_counts(s)} for s in ("train", "test")},
-        "checksum": ds.checksum(),
-        **({"details": ds.extras["inspect"]} if "inspect" in ds.extras else {}),  # e.g. a text set's tokenizer
-    }
+    report = inspect_dataset(load_dataset(args.name, args.root, options=_options(args.options)))
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report.to_json()))
         return 0
-    _table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.inputs.dtype}",
-           ["split", "size", "smallest class", "largest class"],
-           [[s, str(v["size"]), str(min(v["label_counts"])), str(max(v["label_counts"]))] for s, v in report["splits"].items()])
-    for key, value in report.get("details", {}).items():
-        print(f"{key}: {value}")
-    print(f"checksum {report['checksum']}")
+    _show(report.tables(), report.notes())
     return 0
 
 
@@ -288,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=out_default, help=f"output folder (default {out_default})")
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+        sp.add_argument("--reuse", default="if_same", choices=["if_same", "never"],
+                        help="if_same (default): reuse a finished run of the same config and code, resume an "
+                             "interrupted one; never: train anew")
 
     d = sub.add_parser("demo", help="the embedded default: teacher, one-hot student, KD student on noisy digits")
     common(d, "runs/demo")
@@ -345,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--n", type=int, default=256, help="training samples in the kernel (default 256)")
     c.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
     c.add_argument("--center", action="store_true", help="centre targets (subtract 1/K)")
+    c.add_argument("--term", default=None, help="the student's loss term whose temperature scores the teacher over "
+                                                 "its training (default: its distillation's)")
     c.add_argument("--out", default=None, help="folder for the figure and complexity.json (default <teacher>/figures)")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(fn=cmd_complexity)

@@ -1,4 +1,5 @@
-"""Atomic file writes (temp file + rename) and the code version saved with every run."""
+"""Files: atomic writes (temp file + rename), strict JSON, safe YAML reading, and the code version
+saved with every run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import RunError
+import yaml
+
+from .errors import ConfigError, RunError
 from .version import __version__
 
 
@@ -106,17 +109,15 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
-def read_json_object(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """A JSON file that must hold an object with `keys`; anything else is a one-line RunError."""
+def read_json_object(path: str | Path) -> dict:
+    """A JSON file that must hold an object; anything else is a one-line RunError."""
     path = Path(path)
     try:
         obj = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RunError(f"{path} is not readable JSON ({type(e).__name__}); the run's records are damaged") from None
-    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
-    if not isinstance(obj, dict) or missing:
-        what = f"lacks '{missing[0]}'" if isinstance(obj, dict) else f"holds a {type(obj).__name__}, not an object"
-        raise RunError(f"{path} {what}; the run's records are damaged")
+    if not isinstance(obj, dict):
+        raise RunError(f"{path} holds a {type(obj).__name__}, not an object; the run's records are damaged")
     return obj
 
 
@@ -139,3 +140,74 @@ def code_version() -> str:
         return f"{__version__}+g{commit.stdout.strip()}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return __version__
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (the later would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(f"key '{key}' is given twice in one mapping (line {mark.line + 1})")
+            if isinstance(key, (str, int, float, bool)):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+MAX_YAML_VALUES = 100_000  # a config is small; more values means an alias bomb or the wrong file
+
+
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values the document holds once YAML aliases are expanded (shared parts counted each time)."""
+    if depth > 100:
+        raise ConfigError("the config nests more than 100 levels deep")
+    if id(value) in memo:
+        return memo[id(value)]
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    size = 1
+    for child in children:
+        size += _expanded_size(child, memo, depth + 1)
+        if size > MAX_YAML_VALUES:
+            break
+    memo[id(value)] = size
+    return size
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as plain data (safe: no tags that build objects), or a one-line ConfigError naming `source`."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML ({str(e).splitlines()[0][:200]})") from None
+    except RecursionError:
+        raise ConfigError(f"{source} nests too deeply to be a config") from None
+    if _expanded_size(data, {}) > MAX_YAML_VALUES:
+        raise ConfigError(f"{source} expands to more than {MAX_YAML_VALUES:,} values (YAML aliases?); "
+                          f"a kdlab config is far smaller")
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (UTF-8; empty is {}), or a one-line ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror})") from None
+    data = parse_yaml(text.removeprefix("\ufeff"), str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(data).__name__}")
+    return data

@@ -6,8 +6,8 @@
     report: {name: c5, teacher: teacher, student: student}      # or reports: [{...}, {...}]
     scales: {cpu: [key=value, ...], paper: []}                 # overrides per --scale
 
-Runs go in dependency order into <out>/<run name>; a finished run with the same resolved config is
-reused. An override `runs.<name>.key=value` changes one run (`runs.<pattern>.key=value` the runs whose
+Runs go in dependency order into <out>/<run name>; a finished run of the same identity (config and
+code) is reused. An override `runs.<name>.key=value` changes one run (`runs.<pattern>.key=value` the runs whose
 names match a shell pattern such as `t2_mnli_*`), a plain `key=value` every run.
 A run with `seeds: [1, 2, 3]` stands for one run per seed, named <name>_s<seed>.
 Reports (kdlab.reports) are written to <out>/reports/<report name>/.
@@ -16,15 +16,17 @@ Reports (kdlab.reports) are written to <out>/reports/<report name>/.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, deep_merge, resolve
-from .errors import ConfigError
+from .config import ResolvedConfig, deep_merge, resolve
+from .errors import ConfigError, KdlabError
 from .executors import EXECUTORS
-from .records import RunDir
-from .reports import REPORTS, make_report
+from .records import OutDir, Reuse, RunDir
+from .reports import REPORTS, Report, make_report
+from .tables import Table
 
 DEFAULT_SCALE = "cpu"
 
@@ -51,9 +53,15 @@ def pick_scale(raw: dict, scale: str | None) -> str | None:
     return scale
 
 
-def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: str | None = None
-                 ) -> tuple[list[RunConfig], list[dict]]:
-    """The runs' configs in dependency order, and the reports to make over them."""
+@dataclass(frozen=True)
+class Plan:
+    runs: list[ResolvedConfig]  # in dependency order: a teacher before its students
+    teachers: dict[str, str | None]  # run name -> the run of this plan it distils from (it must finish first)
+    reports: list[dict]  # {name, options...}
+
+
+def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: str | None = None) -> Plan:
+    """The runs' configs in dependency order, their teachers in the plan, and the reports to make."""
     unknown = set(raw) - set(PLAN_KEYS)
     if unknown:
         raise ConfigError(f"unknown key '{sorted(unknown)[0]}' in a multi-run config; valid keys: {', '.join(PLAN_KEYS)}")
@@ -83,7 +91,7 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
                 per_run.setdefault(t, []).append(rest)
         else:
             shared.append(o)
-    cfgs: dict[str, RunConfig] = {}
+    cfgs: dict[str, ResolvedConfig] = {}
     deps: dict[str, str | None] = {}
     for name, body in runs.items():
         body = deep_merge({"name": name}, body or {})
@@ -91,11 +99,14 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
         teacher = section.get("run") if isinstance(section, dict) else None
         teacher = teacher if isinstance(teacher, str) else None  # anything else: the schema says what is wrong
         deps[name] = teacher if teacher in runs else None
-        if deps[name]:
-            body["teacher"]["run"] = str(Path(out) / runs[teacher].get("name", teacher))
-        elif teacher is not None and not Path(teacher).is_dir():
-            raise ConfigError(f"run '{name}' names teacher '{teacher}', neither a run of this plan "
-                              f"({', '.join(runs)}) nor an existing run directory")
+        if deps[name]:  # the teacher's run name, found in --out like any relative teacher.run
+            body["teacher"]["run"] = runs[teacher].get("name", teacher)
+        elif teacher is not None:
+            try:
+                OutDir(out).find(teacher)
+            except KdlabError:
+                raise ConfigError(f"run '{name}' names teacher '{teacher}', neither a run of this plan "
+                                  f"({', '.join(runs)}) nor an existing run directory") from None
         try:
             cfgs[name] = resolve(body, [*shared, *per_run.get(name, [])])
         except ConfigError as e:
@@ -111,7 +122,9 @@ def resolve_plan(raw: dict, out: str | Path, overrides: list[str] = (), scale: s
     for rep in reports:
         if not isinstance(rep, dict) or not isinstance(rep.get("name"), str):
             raise ConfigError(f"a report must be a mapping with a 'name' (and its options), got {str(rep)[:60]!r}")
-    return [cfgs[n] for n in _order(deps)], reports
+    teachers = {cfgs[n].name: cfgs[deps[n]].name if deps[n] and cfgs[n].weighting.uses_teacher else None
+                for n in cfgs}
+    return Plan([cfgs[n] for n in _order(deps)], teachers, reports)
 
 
 def seed_run_name(base: str, seed: int) -> str:
@@ -158,23 +171,48 @@ def _order(deps: dict[str, str | None]) -> list[str]:
     return done
 
 
+@dataclass
+class PlanResult:
+    runs: dict[str, dict]  # run name -> {"run": its folder, **its summary}
+    reports: list[Report]
+    scale: str | None
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        made = [r.to_json() for r in self.reports]
+        return {"runs": self.runs, "report": made[0] if len(made) == 1 else None, "reports": made,
+                "scale": self.scale, "seconds": round(self.seconds, 2)}
+
+    def tables(self) -> list[Table]:
+        """The plan's runs, then each report's tables."""
+        runs = Table("runs", ["run", "model", "train %", "test %", "seconds"],
+                     [[name, r["model"], f"{100 * r['train_acc']:.2f}", f"{100 * r['test_acc']:.2f}",
+                       f"{r['train_seconds']:.1f}"] for name, r in self.runs.items()])
+        return [runs, *(t for report in self.reports for t in report.tables)]
+
+    def lines(self, out: str | Path) -> list[str]:
+        scale = f" at scale {self.scale}" if self.scale else ""
+        return [*(line for report in self.reports for line in report.lines()),
+                f"{len(self.runs)} runs{scale} in {self.seconds:.1f} s; written to {Path(out).resolve()}"]
+
+
 def run_plan(raw: dict, out: str | Path, overrides: list[str] = (), progress: bool = True,
              log: Callable[[str], None] = print, scale: str | None = None, executor: str = "local",
-             **executor_options: Any) -> dict[str, Any]:
+             reuse: Reuse = "if_same", **executor_options: Any) -> PlanResult:
     """Train (or reuse, or resume) every run of the plan with an executor (kdlab.executors: `local`
     with `jobs`, `ray` with `address`, `cpus_per_run`), then make its reports."""
     scale = pick_scale(raw, scale)
-    cfgs, reports = resolve_plan(raw, out, overrides, scale)
-    for rep in reports:  # check the reports' names and options before training anything
+    plan = resolve_plan(raw, out, overrides, scale)
+    for rep in plan.reports:  # check the reports' names and options before training anything
         REPORTS.check_options(rep.get("name", ""), {k: v for k, v in rep.items() if k != "name"})
     t0 = time.perf_counter()
-    results = EXECUTORS.build(executor, executor_options, cfgs=cfgs, out=Path(out), progress=progress, log=log)
+    results = EXECUTORS.build(executor, executor_options, cfgs=plan.runs, teachers=plan.teachers, out=Path(out),
+                              reuse=reuse, progress=progress, log=log)
     dirs = {name: RunDir(Path(r["run"])) for name, r in results.items()}
+    names = [r["name"] for r in plan.reports]
     made = []
-    for i, rep in enumerate(reports):
+    for i, rep in enumerate(plan.reports):
         rep = dict(rep)
         name = rep.pop("name")
-        folder = Path(out) / "reports" / (name if [r["name"] for r in reports].count(name) == 1 else f"{name}_{i}")
-        made.append(make_report(name, dirs, folder, **rep).to_json())
-    return {"runs": results, "report": made[0] if len(made) == 1 else None, "reports": made, "scale": scale,
-            "seconds": round(time.perf_counter() - t0, 2)}
+        made.append(make_report(name, dirs, OutDir(out).report(name if names.count(name) == 1 else f"{name}_{i}"), **rep))
+    return PlanResult(results, made, scale, time.perf_counter() - t0)

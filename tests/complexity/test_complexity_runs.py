@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from kdlab.cli import main
-from kdlab.config import load_yaml
+from kdlab.io import read_yaml
 from kdlab.plan import run_plan
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -15,9 +15,9 @@ SMALL = ["train.epochs=3", "data.train_size=96", "model.name=mlp", "model.hidden
 @pytest.fixture(scope="module")
 def ovo(tmp_path_factory):
     out = tmp_path_factory.mktemp("ovo")
-    raw = load_yaml(CONFIGS / "online_vs_offline_small_gap.yaml")
+    raw = read_yaml(CONFIGS / "online_vs_offline_small_gap.yaml")
     raw["report"]["n"] = 48
-    result = run_plan(raw, out, [*SMALL, "runs.ovo_small_early.teacher.checkpoint=2"], progress=False, log=lambda s: None)
+    result = run_plan(raw, out, [*SMALL, "runs.ovo_small_early.teacher.checkpoint=2"], progress=False, log=lambda s: None).to_json()
     return out, result
 
 
@@ -69,3 +69,31 @@ def test_complexity_cli_errors(ovo, tmp_path, capsys):
     assert "exactly one of" in capsys.readouterr().err
     assert main(["complexity", "--teacher", str(tmp_path / "nope"), "--student-model", "mlp"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_complexity_over_training_asks_the_students_objective_and_its_schedule(tmp_path):
+    """tau for the term the consumer names; the online teacher's epochs by the training loop's own rule,
+    here for a `train.steps` student (epochs begun, the last one partial) with epoch_ratio 2."""
+    from kdlab.complexity.runs import KernelData, complexity_over_training, teacher_checkpoints, teacher_logits
+    from kdlab.config import resolve
+    from kdlab.errors import ConfigError
+    from kdlab.train.runner import run_config
+
+    base = {"data": {"name": "digits", "train_size": 96}, "model": {"name": "mlp", "hidden": [16]},
+            "train": {"epochs": 4, "batch_size": 32, "lr": 0.05}, "record": {"checkpoint_every_epochs": 1}}
+    quiet = dict(progress=False, log=lambda s: None)
+    teacher, _ = run_config(resolve({**base, "name": "t"}), tmp_path, **quiet)
+    student, _ = run_config(resolve({**base, "name": "s", "seed": 1, "train": {"batch_size": 32, "lr": 0.05, "steps": 7},
+                                     "loss": {"terms": {"dkd": {"weight": 1.0, "temperature": 1.0},
+                                                        "kd": {"weight": 1.0, "temperature": 4.0}}},
+                                     "teacher": {"run": "t", "online": True, "epoch_ratio": 2.0}}), tmp_path, **quiet)
+    data = KernelData(teacher, 16)
+    logits = {e: teacher_logits(teacher, data, w) for e, w in teacher_checkpoints(teacher)}
+    by_dkd = complexity_over_training(teacher, student, data, logits, term="dkd")
+    assert by_dkd["temperature"] == 1.0
+    assert complexity_over_training(teacher, student, data, logits, term="kd")["temperature"] == 4.0
+    with pytest.raises(ConfigError, match="different temperatures"):
+        complexity_over_training(teacher, student, data, logits)
+    trained = [r["teacher_epoch"] for r in student.metrics()]  # what training read, epoch by epoch
+    assert student.summary().epochs == 3 and trained == [2, 4, 4]  # 7 steps of 3: epochs 1-3, r = 2, last 4
+    assert by_dkd["student_epochs"] == [0, 1, 2, 3] and by_dkd["online_teacher_epochs"] == [2, *trained]

@@ -60,10 +60,10 @@ def test_a_failing_run_is_one_line_naming_it_and_its_students_do_not_start(tmp_p
 
 def test_executor_options_belong_to_their_executor(tmp_path, capsys):
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(PLAN))
-    for args, message in [(["--executor", "ray", "--jobs", "2"], "--jobs is not an option of --executor ray"),
-                          (["--address", "auto"], "--address is not an option of --executor local"),
+    for args, message in [(["--executor", "ray", "--jobs", "2"], "unknown option '--jobs' for executor 'ray'; valid options: --address, --cpus-per-run"),
+                          (["--address", "auto"], "unknown option '--address' for executor 'local'; valid options: --jobs"),
                           (["--executor", "slurm"], "unknown executor 'slurm'"),
-                          (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run must be at least 1"),
+                          (["--executor", "ray", "--cpus-per-run", "0"], "option '--cpus-per-run' of executor 'ray': Input should be greater than 0"),
                           (["--executor", "ray", "--address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
                           (["--executor", "ray", "--address", "head"], "--address head is not HOST:PORT")]:
         code, _, err = reproduce(capsys, tmp_path / "plan.yaml", *args, "--out", tmp_path / "runs")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kdlab.config import load_yaml
+from kdlab.io import read_yaml
 from kdlab.errors import ConfigError
 from kdlab.plan import resolve_plan
 from tests.formats import write_tinyimagenet
@@ -60,7 +60,7 @@ def test_duplicate_yaml_keys_are_refused(tmp_path, fails):
 def test_a_yaml_merge_key_may_still_be_overridden(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train: &t {epochs: 1, batch_size: 32}\nx: {<<: *t, epochs: 2}\n")
-    assert load_yaml(path)["x"] == {"epochs": 2, "batch_size": 32}
+    assert read_yaml(path)["x"] == {"epochs": 2, "batch_size": 32}
 
 
 def test_seeded_runs_that_collide_with_a_run_name_are_refused(tmp_path):

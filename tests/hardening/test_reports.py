@@ -1,7 +1,9 @@
 """Class 6: one damaged or strangely named run does not break `kdlab report` for the others."""
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 from .conftest import TINY, write_yaml
 
@@ -59,5 +61,7 @@ def test_strange_names_are_shown_literally(tmp_path, cli):
     assert r"\*bold\*" in md and r"\[link\](x)" in md and r"\<b\>" in md
     html = (tmp_path / "runs" / "report" / "overview.html").read_text()
     assert "&lt;b&gt;" in html and "<b>" not in html.replace("<body>", "")
-    assert all(p.exists() for p in map(__import__("pathlib").Path, result["figures"]))
-    assert out.exists()
+    figures = [Path(p) for p in result["figures"]]
+    assert figures and all(p.is_file() and p.parent == tmp_path / "runs" / "report" / "figures" for p in figures)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", p.name) for p in figures)  # the name became a safe file name
+    assert f"{folder}/student" in result["table2"][0]["kd"] and (out / "student" / "summary.json").is_file()

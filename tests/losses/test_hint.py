@@ -46,7 +46,7 @@ def test_regressor_is_checkpointed_and_resumes_bit_identically(tmp_path, teacher
     reg = load_file(str(whole.checkpoints / "objective_final.safetensors"))["terms.hint.regressor.weight"]
     first = load_file(str(whole.objective_path(2)))["terms.hint.regressor.weight"]
     assert reg.shape == (32, 16) and not np.array_equal(reg.numpy(), first.numpy())  # trained, kept per epoch
-    assert parts.summary()["test_acc"] == whole.summary()["test_acc"]
+    assert parts.summary().test_acc == whole.summary().test_acc
     assert "train_hint" in whole.metrics_path.read_text()
 
 

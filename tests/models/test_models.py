@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from kdlab.errors import ConfigError
-from kdlab.models import MODELS, build_model, count_parameters
+from kdlab.models import build_model, count_parameters
 
 
 @pytest.mark.parametrize("name,expected", [("resnet20", 0.27e6), ("resnet56", 0.86e6)])
@@ -43,7 +43,8 @@ def test_unknown_model_and_option():
         build_model("mlp", 10, (64,), {"width": 3})
     with pytest.raises(ConfigError, match="needs inputs shaped"):
         build_model("channel_linear", 10, (1, 8, 8))
-    assert "resnet20" in MODELS.names()
+    with pytest.raises(ConfigError, match="known: channel_linear, mlp, .*, resnet20, .*a new one is a file of kdlab.models"):
+        build_model("no_such_net", 10, (1, 8, 8))
 
 
 def test_mobilenetv2_never_downsamples_small_inputs_below_4x4():

@@ -19,7 +19,7 @@ BASE = {"data": {"name": "digits", "train_size": 64}, "model": {"name": "mlp", "
 def best_run_report():
     @REPORTS.register("best_run")
     def best_run(runs, out: Path, metric: str = "test_acc") -> Report:
-        scores = {name: run.summary()[metric] for name, run in runs.items()}
+        scores = {name: getattr(run.summary(), metric) for name, run in runs.items()}
         best = max(scores, key=scores.get)
         return Report("best_run", tables=[Table(f"best by {metric}", ["run", metric],
                                                 [[n, f"{v:.4f}"] for n, v in sorted(scores.items())])],
@@ -31,7 +31,7 @@ def best_run_report():
 
 def test_a_report_registered_by_user_code_runs_in_a_plan(tmp_path, best_run_report):
     raw = {"runs": {"a": BASE, "b": {**BASE, "seed": 1}}, "report": {"name": "best_run", "metric": "train_acc"}}
-    result = run_plan(raw, tmp_path, progress=False, log=lambda s: None)
+    result = run_plan(raw, tmp_path, progress=False, log=lambda s: None).to_json()
     rep = result["report"]
     assert rep["name"] == "best_run" and set(rep["scores"]) == {"a", "b"}
     assert rep["best"] == max(rep["scores"], key=rep["scores"].get)

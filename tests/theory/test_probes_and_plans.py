@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from kdlab.cli import main
-from kdlab.config import LossConfig
 from kdlab.errors import ConfigError
 from kdlab.plan import resolve_plan
 from kdlab.probes.constructive_updates import ConstructiveUpdates
@@ -17,7 +16,7 @@ CONFIGS = __import__("pathlib").Path(__file__).parents[2] / "configs"
 def test_constructive_counter_on_a_hand_made_case():
     mu = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     ds = SimpleNamespace(extras={"mu_star": mu}, name="hand")
-    probe = ConstructiveUpdates(ds, None, SimpleNamespace(loss=LossConfig(temperature=1.0)), None)
+    probe = ConstructiveUpdates(ds, None, None, SimpleNamespace(temperature=lambda term=None: 1.0), None)
     # one sample of class 0; channel 1 is a similar class (x_1 . mu_1 = 2 > 0); channel 2 is zero
     x = torch.tensor([[[3.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
     y = torch.tensor([0])
@@ -41,9 +40,10 @@ def test_constructive_counter_on_a_hand_made_case():
 
 def test_plan_order_and_teacher_references(tmp_path):
     raw = {"runs": {"b": {"loss": {"kd_weight": 1, "onehot_weight": 0}, "teacher": {"run": "a"}}, "a": {}}}
-    cfgs, report = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "train.epochs=2"])
+    plan = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "train.epochs=2"])
+    cfgs, report = plan.runs, plan.reports
     assert [c.name for c in cfgs] == ["a", "b"]
-    assert cfgs[1].teacher.run == str(tmp_path / "a")
+    assert cfgs[1].teacher.run == "a" and plan.teachers == {"a": None, "b": "a"}  # a run name, found in --out
     assert cfgs[0].seed == 7 and cfgs[1].seed == 0 and cfgs[1].train.epochs == 2
     assert report == []
 
@@ -62,9 +62,9 @@ def test_plan_errors(tmp_path):
 def test_c5_config_end_to_end(tmp_path, capsys):
     import yaml
 
-    from kdlab.config import load_yaml
+    from kdlab.io import read_yaml
 
-    raw = load_yaml(CONFIGS / "c5_synthetic.yaml")
+    raw = read_yaml(CONFIGS / "c5_synthetic.yaml")
     assert [r["name"] for r in raw["reports"]] == ["c5", "c5_seeds"]
     raw["reports"] = raw["reports"][:1]  # the seed grid has its own test
     (tmp_path / "c5.yaml").write_text(yaml.safe_dump(raw))
@@ -101,10 +101,10 @@ def test_c4_config_end_to_end_and_resume_keeps_the_trajectory(tmp_path, capsys):
 
     # interrupt the teacher after epoch 2, resume: the same trajectory
     from kdlab.plan import resolve_plan as rp
-    from kdlab.config import load_yaml
+    from kdlab.io import read_yaml
     from kdlab.train.runner import run_config
 
-    cfgs, _ = rp(load_yaml(str(CONFIGS / "c4_random_features.yaml")), tmp_path / "b", args[4:])
+    cfgs = rp(read_yaml(str(CONFIGS / "c4_random_features.yaml")), tmp_path / "b", args[4:]).runs
 
     def stop(done, step):
         if done == 2:
@@ -128,7 +128,7 @@ def test_theory_commands_json(tmp_path, capsys):
 
 def test_a_base_name_reaches_its_seeds_only(tmp_path):
     raw = {"runs": {"a": {}, "a_second": {}, "b": {"seeds": [1, 2]}}}
-    cfgs, _ = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "runs.b.train.epochs=3"])
+    cfgs = resolve_plan(raw, tmp_path, ["runs.a.seed=7", "runs.b.train.epochs=3"]).runs
     got = {c.name: (c.seed, c.train.epochs) for c in cfgs}
     assert got == {"a": (7, 30), "a_second": (0, 30), "b_s1": (1, 3), "b_s2": (2, 3)}
 
@@ -141,7 +141,7 @@ def test_similar_classes_drawn_with_replacement_give_p1s_one_hot_count():
     for replace, expected, spread in ((False, 0.70, 0.0), (True, 0.732, 0.01)):
         ds = load_dataset("synthetic-channels", options={"num_train": 4000, "num_test": 1, "similar_replace": replace})
         x, y = ds.train.inputs, ds.train.label
-        probe = ConstructiveUpdates(ds, None, SimpleNamespace(loss=LossConfig(temperature=1.0)), None)
+        probe = ConstructiveUpdates(ds, None, None, SimpleNamespace(temperature=lambda term=None: 1.0), None)
         probe.on_step(0, {"inputs": x, "label": y}, torch.zeros(len(y), 10), None, None)
         assert abs(probe.epoch_metrics(None)["sign_rule_onehot"] - expected) <= spread + 1e-6
         distinct = (x.abs().sum(-1) > 0).sum(1)
@@ -149,14 +149,14 @@ def test_similar_classes_drawn_with_replacement_give_p1s_one_hot_count():
 
 
 def test_c5_over_seeds_and_both_readings(tmp_path):
-    from kdlab.config import load_yaml
+    from kdlab.io import read_yaml
     from kdlab.plan import run_plan
 
-    raw = load_yaml(CONFIGS / "c5_synthetic.yaml")
+    raw = read_yaml(CONFIGS / "c5_synthetic.yaml")
     raw["reports"] = [{"name": "c5_seeds", "teacher": "c5_teacher", "student": "c5_student",
                        "data_seeds": 2, "model_seeds": 2}]
     quick = ["train.epochs=2", "data.num_train=128", "data.num_test=128"]
-    rep = run_plan(raw, tmp_path, quick, progress=False, log=lambda s: None)["report"]
+    rep = run_plan(raw, tmp_path, quick, progress=False, log=lambda s: None).to_json()["report"]
     for reading, unit_mu in (("text", False), ("unit", True)):
         pairs = rep["readings"][reading]["pairs"]
         assert [(p["data_seed"], p["model_seed"]) for p in pairs] == [(0, 0), (0, 1), (1, 0), (1, 1)]

@@ -28,14 +28,15 @@ CONFIG = {"name": "ddp", "seed": 3, "data": {"name": "digits", "train_size": 102
 # Rank 0 kills itself (SIGKILL: no cleanup at all) once epoch 3 is checkpointed; torchrun then stops rank 1.
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from kdlab.config import load_yaml, resolve
+    from kdlab.config import resolve
+    from kdlab.io import read_yaml
     from kdlab.train.runner import run_config
 
     def kill(epoch, step):
         if epoch == 3 and os.environ["RANK"] == "0":
             os.kill(os.getpid(), signal.SIGKILL)
 
-    run_config(resolve(load_yaml(sys.argv[1])), sys.argv[2], progress=False, hooks=[kill], log=print)
+    run_config(resolve(read_yaml(sys.argv[1])), sys.argv[2], progress=False, hooks=[kill], log=print)
 """)
 
 
@@ -63,12 +64,12 @@ def test_two_gloo_processes_train_as_one_process_with_the_same_global_batch(tmp_
     folder, ddp, done = two_processes
     one, summary = run_config(resolve(CONFIG), tmp_path, progress=False, log=lambda s: None)
     assert json.loads(ddp.info_path.read_text())["processes"] == 2
-    assert ddp.summary()["steps"] == summary["steps"] == 6 * 16  # the global batch is the config's
+    assert ddp.summary().steps == summary.steps == 6 * 16  # the global batch is the config's
     a, b = weights(one), weights(ddp)
     assert max(np.abs(a[k] - b[k]).max() for k in a) < 1e-4
-    assert abs(ddp.summary()["test_acc"] - summary["test_acc"]) <= 0.01
+    assert abs(ddp.summary().test_acc - summary.test_acc) <= 0.01
     # rank 0 alone printed: exactly one JSON object on stdout
-    assert json.loads(done.stdout)["steps"] == summary["steps"]
+    assert json.loads(done.stdout)["steps"] == summary.steps
 
 
 def test_a_killed_torchrun_run_resumes_to_the_uninterrupted_result(tmp_path, two_processes):
@@ -91,7 +92,7 @@ def test_a_killed_torchrun_run_resumes_to_the_uninterrupted_result(tmp_path, two
     a, b = weights(whole), weights(parts)
     for k in a:
         assert np.array_equal(a[k], b[k]), k  # gloo's reductions are deterministic: bit-identical
-    assert parts.summary()["test_acc"] == whole.summary()["test_acc"]
+    assert parts.summary().test_acc == whole.summary().test_acc
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_one_line_from_rank_0(tmp_path):

@@ -34,7 +34,7 @@ def test_a_bf16_kd_step_runs_under_autocast_on_cpu(tmp_path, teacher):
     assert torch.isfinite(terms["kd"]) and all(p.dtype == torch.float32 for p in session.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, session.model.parameters()))  # it stepped
     run, summary = run_config(cfg, tmp_path, **quiet)
-    assert json.loads(run.info_path.read_text())["precision"] == "bfloat16" and 0 <= summary["test_acc"] <= 1
+    assert json.loads(run.info_path.read_text())["precision"] == "bfloat16" and 0 <= summary.test_acc <= 1
 
 
 def test_fp32_is_the_cpu_default_and_fp16_needs_a_gpu(tmp_path):
@@ -52,4 +52,4 @@ def test_a_compiled_run_saves_plain_weights(tmp_path):
     build_model("mlp", 10, (1, 8, 8), {"hidden": [16]}).load_state_dict(state)  # loads into the plain model
     assert json.loads(run.info_path.read_text())["compile"] is True
     _, eager = run_config(resolve({**BASE, "name": "e"}), tmp_path, **quiet)
-    assert abs(summary["test_acc"] - eager["test_acc"]) <= 0.02  # the same training, up to rounding
+    assert abs(summary.test_acc - eager.test_acc) <= 0.02  # the same training, up to rounding

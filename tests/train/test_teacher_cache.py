@@ -4,8 +4,8 @@ training result, bit for bit on CPU, as running the teacher at every step."""
 import pytest
 from safetensors.torch import load_file
 
-from kdlab.config import resolve
-from kdlab.distill.teachers import Teacher, run_model
+from kdlab.config import Given, resolve
+from kdlab.distill.teachers import run_model
 from kdlab.records import load_weights
 from kdlab.train.loop import setup
 from kdlab.train.runner import run_config
@@ -19,10 +19,6 @@ def base(model: str, augment: str = "none") -> dict:
             "train": {"epochs": 2, "batch_size": 64, "lr": 0.05}}
 
 
-class EveryStep(Teacher):
-    deterministic = False  # the loop must run it at every step
-
-
 @pytest.mark.parametrize("model", ["mlp", "resnet20"])
 def test_cached_teacher_logits_train_the_same_student(tmp_path, model):
     teacher, _ = run_config(resolve({**base(model), "name": "t"}), tmp_path, **quiet)
@@ -32,10 +28,11 @@ def test_cached_teacher_logits_train_the_same_student(tmp_path, model):
     cached, a = run_config(cfg, tmp_path / "cached", **quiet)
     module = run_model(teacher, 10, (1, 8, 8))
     load_weights(teacher.final_weights, module)
-    plain, b = run_config(cfg, tmp_path / "plain", teacher=EveryStep(module), **quiet)
+    module.deterministic = False  # the loop must run it at every step
+    plain, b = run_config(cfg, tmp_path / "plain", given=Given(teacher=module), **quiet)
     wa, wb = load_file(str(cached.final_weights)), load_file(str(plain.final_weights))
     assert all((wa[k] == wb[k]).all() for k in wa)
-    assert a["test_acc"] == b["test_acc"] and a["train_acc"] == b["train_acc"]
+    assert a.test_acc == b.test_acc and a.train_acc == b.train_acc
 
 
 def test_no_cache_with_augmentation_or_a_term_reading_teacher_features(tmp_path):

@@ -13,7 +13,6 @@ pytest.importorskip("transformers")
 from kdlab.config import resolve  # noqa: E402
 from kdlab.records import RunDir  # noqa: E402
 from kdlab.train.runner import run_config  # noqa: E402
-from tests.hardening.conftest import cli, fails  # noqa: E402,F401  (fixtures)
 from tests.interrupt import Interrupt, stop_after  # noqa: E402
 
 TEXT = {
@@ -38,7 +37,7 @@ def runs(tmp_path_factory):
 def test_a_steps_run_ends_inside_its_last_epoch(runs):
     _, teacher = runs
     summary = teacher.summary()
-    assert summary["steps"] == 13 and summary["epochs"] == 3
+    assert summary.steps == 13 and summary.epochs == 3
     rows = [json.loads(line) for line in teacher.metrics_path.read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 13]
     assert teacher.prediction_steps() == [5, 10, 13]
@@ -52,7 +51,7 @@ def test_kd_student_through_the_cli_is_recorded_and_analysed(runs, cli, tmp_path
     code, _, err = cli("run", config, "--out", out, "--no-progress")
     assert code == 0, err
     student = RunDir(out / "student")
-    assert student.info()["distilled"] and student.prediction_steps() == [5, 10, 13]
+    assert student.info().distilled and student.prediction_steps() == [5, 10, 13]
     with np.load(student.prediction_path(13)) as z:
         assert z["logits"].shape == (208, 2) and z["noisy"].sum() > 0
     code, stdout, err = cli("analyze", "--teacher", teacher.root, "--student", student.root, "--json", "--no-figures")

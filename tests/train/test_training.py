@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 from kdlab.config import resolve
-from kdlab.distill.teachers import RunTeacher
+from kdlab.distill.teachers import RunTeacher, TeacherSchedule
 from kdlab.records import RunDir
 from kdlab.train.runner import run_config
 from tests.interrupt import Interrupt, stop_after
@@ -55,7 +55,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, teacher, checkpo
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     read = lambda r: [json.loads(line) for line in r.metrics_path.read_text().splitlines()]  # noqa: E731
     assert strip(read(whole)) == strip(read(parts))
-    assert parts.summary()["test_acc"] == whole.summary()["test_acc"]
+    assert parts.summary().test_acc == whole.summary().test_acc
 
 
 def test_records_and_summary(teacher):
@@ -68,10 +68,10 @@ def test_records_and_summary(teacher):
         assert z["noisy"][~train].sum() == 0
         acc = (z["logits"][train].argmax(1) == z["label"][train]).mean()
     summary = teacher.summary()
-    assert summary["train_acc"] == pytest.approx(acc)
-    assert summary["noisy_train_samples"] > 0
+    assert summary.train_acc == pytest.approx(acc)
+    assert summary.noisy_train_samples > 0
     assert teacher.checkpoint_epochs() == [1, 2, 3, 4]
-    assert teacher.info()["num_classes"] == 10
+    assert teacher.info().num_classes == 10
 
 
 def test_switch_appears_in_metrics(tmp_path, teacher):
@@ -101,5 +101,7 @@ def test_online_teacher_walks_checkpoints(tmp_path, teacher):
     run, _ = run_config(cfg, tmp_path, **quiet)
     rows = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
     assert [r["teacher_epoch"] for r in rows] == [2, 4]
-    t = RunTeacher(cfg.teacher.model_copy(update={"epoch_ratio": 0.5, "checkpoint": 3}), 10, (1, 8, 8), torch.device("cpu"))
-    assert [t.epoch_for(e) for e in (1, 2, 3, 8)] == [1, 1, 2, 3]  # ceil(t * r), capped at the chosen epoch
+    schedule = TeacherSchedule(cfg.teacher.model_copy(update={"epoch_ratio": 0.5, "checkpoint": 3}), teacher)
+    assert [schedule.epoch_for(e) for e in (1, 2, 3, 8)] == [1, 1, 2, 3]  # ceil(t * r), capped at the chosen epoch
+    t = RunTeacher(teacher, cfg.teacher, 10, (1, 8, 8), torch.device("cpu"))
+    assert [t.version(e) for e in (1, 2, 3)] == [2, 4, 4]  # r = 2, capped at the teacher's last epoch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,7 @@ import numpy as np
 from ..errors import RunError
 from ..records import RunDir, load_predictions
 from ..records.predictions import SPLITS
+from ..tables import Table
 from .deviations import Deviations, deviations
 from .summary import dissection, underfitting_summary
 
@@ -41,6 +43,10 @@ class RunAnalysis:
     evolution: list[tuple[int, Deviations]] = field(default_factory=list)  # (student step, train split)
 
     def to_json(self) -> dict:
+        return dict(self._summary)
+
+    @cached_property
+    def _summary(self) -> dict:
         out: dict = {"teacher": str(self.teacher), "student": str(self.student), "teacher_step": self.teacher_step,
                      "student_step": self.student_step, "label_source": self.label_source, "splits": {}}
         for s, d in self.splits.items():
@@ -56,6 +62,25 @@ class RunAnalysis:
         out["evolution"] = [{"student_step": st, **{k: v for k, v in underfitting_summary(d.x, d.y).items() if k != "bins"}}
                             for st, d in self.evolution]
         return out
+
+    def tables(self) -> list[Table]:
+        """The underfitting summary (one row per split and label group) and the dissection of test points."""
+        report = self._summary
+        rows = []
+        for split, r in report["splits"].items():
+            u = r["underfitting"]
+            for group, g in [("all", u), ("clean", u.get("clean")), ("noisy", u.get("noisy"))]:
+                if not g or not g.get("n"):
+                    continue
+                rows.append([f"{split} {group}", str(g["n"]), f"{g['mean_y_minus_x']:+.3f}", f"{g['slope']:.3f}",
+                             f"{g['hard']['mean_y_minus_x']:+.3f}", f"{g['hard']['frac_y_below_x']:.2f}",
+                             f"{g['easy']['mean_y_minus_x']:+.3f}", f"{g['easy']['frac_y_below_x']:.2f}"])
+        groups = report["splits"]["test"]["dissection"]
+        return [Table("Underfitting: X = teacher phi(p_te[y_te]), Y = student phi(p_st[y_te]); "
+                      "hard/easy = lowest/highest 20% X",
+                      ["samples", "n", "Y-X", "slope", "hard Y-X", "hard Y<X", "easy Y-X", "easy Y<X"], rows),
+                Table("Test points by who is right", [k.replace("_", " ") for k in groups],
+                      [[str(v) for v in groups.values()]])]
 
 
 def analyze_runs(
@@ -76,7 +101,7 @@ def analyze_runs(
     splits = {s: pair_deviations(te.splits[s], st.splits[s], s, label_source) for s in SPLITS}
     evo = []
     if evolution:
-        for s in RunDir(Path(student)).prediction_steps():
+        for s in RunDir(student).prediction_steps():
             st_s = st if s == st.step else load_predictions(student, s)
             evo.append((s, pair_deviations(te.splits["train"], st_s.splits["train"], "train", label_source)))
     return RunAnalysis(te.run, st.run, te.step, st.step, label_source, splits, evo)

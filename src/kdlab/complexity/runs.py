@@ -10,13 +10,14 @@ P2's exact kernel checkpoint, n and multi-class handling are not in our text; ou
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 
+from ..config import TeacherConfig
 from ..data import Pipeline, load_dataset_for
 from ..distill import teachers
+from ..distill.teachers import TeacherSchedule
 from ..errors import RunError
 from ..models import build_model, logits_of
 from ..records import RunDir, load_weights
@@ -37,7 +38,6 @@ class KernelData:
         self.batch = Pipeline(self.ds.transforms).eval(self.ds.train.batch(pick))
         self.x = self.batch["inputs"].contiguous()
         self.labels = self.ds.train.label[pick]
-        self.index = self.ds.train.index[pick]
 
     def model(self, name: str, options: dict, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)  # the same initialisation the run's training loop starts from
@@ -67,9 +67,10 @@ def teacher_checkpoints(run: RunDir) -> list[tuple[int, Path]]:
 
 def complexity_report(teacher: str | Path, student_model: str | None = None, student: str | Path | None = None,
                       n: int = 256, temperatures=(1.0, 2.0, 4.0, 8.0), center: bool = False,
-                      rel_jitter: float = 1e-6) -> dict:
+                      rel_jitter: float = 1e-6, term: str | None = None) -> dict:
     """Complexity of labels and of every kept teacher checkpoint at each temperature, under the
-    student's NTK at initialisation (and trained, given a student run)."""
+    student's NTK at initialisation (and trained, given a student run). `term`: the student's loss
+    term whose temperature scores the teacher over the student's training (default: its distillation's)."""
     te_run = RunDir(Path(teacher))
     if not te_run.root.is_dir():
         raise RunError(f"teacher run {teacher} does not exist")
@@ -80,9 +81,9 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
         if not st_run.final_weights.is_file():
             raise RunError(f"student run {student} has not finished (no checkpoints/final.safetensors)")
         info = st_run.info()
-        if info["num_classes"] != data.ds.num_classes or tuple(info["input_shape"]) != data.ds.input_shape:
+        if info.num_classes != data.ds.num_classes or tuple(info.input_shape) != data.ds.input_shape:
             raise RunError(f"student run {student} does not fit the teacher's data "
-                           f"({info['num_classes']} classes, inputs {tuple(info['input_shape'])})")
+                           f"({info.num_classes} classes, inputs {tuple(info.input_shape)})")
         kernels["init"] = empirical_ntk(run_model(st_run, data, None), data.x)
         kernels["trained"] = empirical_ntk(run_model(st_run, data, st_run.final_weights), data.x)
         student_name = st_run.config().model.name
@@ -101,7 +102,7 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
                           for e, lg in logits.items()] for t in temperatures}
         result["kernels"][kname] = {"labels": lab, "teacher": curve, "jitter": lab["jitter"]}
     if student is not None:
-        result["over_training"] = complexity_over_training(te_run, st_run, data, logits, center=center,
+        result["over_training"] = complexity_over_training(te_run, st_run, data, logits, term=term, center=center,
                                                            rel_jitter=rel_jitter)
     return result
 
@@ -114,25 +115,26 @@ def random_label_targets(data: KernelData, seed: int = 0, center: bool = False) 
 
 
 def complexity_over_training(te_run: RunDir, st_run: RunDir, data: KernelData, teacher_logits_by_epoch: dict,
-                             temperature: float | None = None, center: bool = False, rel_jitter: float = 1e-6) -> dict:
+                             term: str | None = None, center: bool = False, rel_jitter: float = 1e-6) -> dict:
     """P2's figure: adjusted complexity of four targets under the student's NTK at each of its kept
     checkpoints (its initialisation first): labels, random labels, the offline teacher (its final
-    checkpoint) and the online teacher (the checkpoint of epoch min(ceil(e * r), last) at student
-    epoch e, r = teacher epochs / student epochs, as online distillation uses it). Teacher targets
-    are softmax(logits / tau), tau the student's distillation temperature (or 1)."""
-    st_cfg = st_run.config()
-    tau = temperature if temperature is not None else st_cfg.loss.distill_temperature
-    t_epochs = sorted(teacher_logits_by_epoch)
-    ratio = t_epochs[-1] / st_cfg.train.epochs
+    checkpoint) and the online teacher: the checkpoint online distillation reads at that student
+    epoch (kdlab.distill.teachers.TeacherSchedule, with the student's teacher.epoch_ratio). Teacher
+    targets are softmax(logits / tau), tau the temperature the student's objective gives for `term`
+    (default: its distillation's; 1 where it does not distil)."""
+    objective = st_run.info().objective
+    tau = (objective.temperature(term) if objective is not None else None) or 1.0
+    st_teacher = st_run.config().teacher
+    ratio = st_teacher.epoch_ratio if st_teacher is not None else 1.0
+    schedule = TeacherSchedule(TeacherConfig(run=str(te_run.root), online=True, epoch_ratio=ratio), te_run)
+    last = max(teacher_logits_by_epoch)
 
     def online(e: int) -> int:
-        wanted = min(math.ceil(max(e, 1) * ratio), t_epochs[-1])
-        earlier = [t for t in t_epochs if t <= wanted]
-        return earlier[-1] if earlier else t_epochs[0]
+        return schedule.epoch_for(max(e, 1))  # the initialisation reads what epoch 1 does
 
     targets = {"labels": lambda e: onehot_targets(data.labels, data.ds.num_classes, center),
                "random labels": lambda e: random_label_targets(data, center=center),
-               "offline teacher": lambda e: soft_targets(teacher_logits_by_epoch[t_epochs[-1]], tau, center),
+               "offline teacher": lambda e: soft_targets(teacher_logits_by_epoch[last], tau, center),
                "online teacher": lambda e: soft_targets(teacher_logits_by_epoch[online(e)], tau, center)}
     epochs = [0, *st_run.checkpoint_epochs()]
     curves: dict[str, list[float]] = {name: [] for name in targets}

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from . import agnews, cifar, digits, imdb, mnist, mnli, qqp, synthetic, text_synthetic, tinyimagenet, transforms  # noqa: F401  (they register themselves)
 from .base import DATASETS, TARGET_KEYS, Dataset, Split, check_dataset, iterate_batches, to_unit_float
 from .given import as_dataset, from_tensors, from_torch
+from .inspection import inspect_dataset
 from .noise import with_label_noise
 from .transforms import TRANSFORMS, Pipeline, with_augmentation
 
@@ -59,4 +59,4 @@ def load_dataset_for(data, given: Dataset | None = None) -> Dataset:
 
 
 __all__ = ["DATASETS", "TARGET_KEYS", "TRANSFORMS", "Dataset", "Pipeline", "Split", "as_dataset", "from_tensors",
-           "from_torch", "iterate_batches", "load_dataset", "load_dataset_for", "prepare_dataset", "to_unit_float"]
+           "from_torch", "inspect_dataset", "iterate_batches", "load_dataset", "load_dataset_for", "prepare_dataset", "to_unit_float"]

@@ -91,6 +91,9 @@ class Dataset:
     # Augmentations among them apply to training batches only (kdlab.data.transforms).
     transforms: list[dict[str, Any]] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # e.g. the true class directions of synthetic data
+    # The user's objects the data was read from (kdlab.data.from_torch): their code is part of the
+    # identity of a run that trains on it (kdlab.sources).
+    origins: tuple = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -159,11 +162,8 @@ def to_unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
-def iterate_batches(
-    n: int, batch_size: int, generator: torch.Generator | None, drop_last: bool = False
-) -> Iterator[torch.Tensor]:
+def iterate_batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
     """Index batches over n samples: shuffled by `generator`, or in order when it is None."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    for start in range(0, stop, batch_size):
+    for start in range(0, n, batch_size):
         yield order[start : start + batch_size]

@@ -10,6 +10,7 @@ augmentation are named transforms (`transforms=[{"name": "normalize", "mean": [.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -89,7 +90,8 @@ def _collect(ds: torch.utils.data.Dataset, what: str) -> dict[str, torch.Tensor]
 
 
 def from_torch(train: torch.utils.data.Dataset, test: torch.utils.data.Dataset, **kwargs) -> Dataset:
-    return from_tensors(_collect(train, "train"), _collect(test, "test"), **kwargs)
+    ds = from_tensors(_collect(train, "train"), _collect(test, "test"), **kwargs)
+    return replace(ds, origins=(train, test))  # their classes' code counts in a run's identity
 
 
 def as_dataset(data: Any) -> Dataset:

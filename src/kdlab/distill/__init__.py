@@ -1,1 +1,1 @@
-"""Distillation: the objective (scheduled named loss terms), the switch schedule, and teachers."""
+"""Distillation: the objective (scheduled named loss terms) and teachers (fixed, or a run's checkpoints)."""

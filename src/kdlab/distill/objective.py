@@ -1,47 +1,51 @@
 """The training objective: a scheduled, weighted sum of named loss terms, one object for every run kind.
 
-Terms come from the registry by name (`loss.terms`) or as objects (kdlab.fit(losses=...)). Terms
-that read features get them through forward hooks on the module paths they name; terms with
-parameters are part of this module, so the optimizer and checkpoints hold them.
+Terms come from the registry by name (`loss.terms`) or as objects (kdlab.fit(losses=...)). What they
+mean (which read the teacher, their temperatures, which weigh when) is the objective's `weighting`
+(kdlab.losses.weighting), the one place those questions are answered. Terms that read features get
+them through forward hooks on the module paths they name; terms with parameters are part of this
+module, so the optimizer and checkpoints hold them.
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from ..config import LossConfig
 from ..losses import LOSS_TERMS, FeatureTap, LossTerm, StepOutputs
+from ..losses.weighting import Weighting
 from ..models import logits_of
-from .schedule import weights_at
 
 
 class Objective(nn.Module):
-    def __init__(self, cfg: LossConfig, given: dict[str, LossTerm] | None = None):
+    def __init__(self, cfg: LossConfig, given: Mapping[str, LossTerm] | None = None):
         super().__init__()
         given = given or {}
         self.terms = nn.ModuleDict({
             name: given[name] if name in given else LOSS_TERMS.build(cfg.term_type(name), t.options)
             for name, t in cfg.terms.items()
         })
-        self.cfg = cfg
-        self.kinds = {name: cfg.term_type(name) for name in cfg.terms}
-        self.initial = {name: t.weight for name, t in cfg.terms.items()}
-        self.switch = cfg.switch
+        self.weighting = Weighting.of(self.terms, {n: cfg.term_type(n) for n in cfg.terms},
+                                      {n: t.weight for n, t in cfg.terms.items()}, cfg.switch)
         self.taps: dict[str, FeatureTap] = {}
 
     def weights(self, step: int) -> dict[str, float]:
-        s = self.switch
-        return weights_at(step, self.initial) if s is None else weights_at(step, self.initial, s.to, s.at_step, s.window)
+        return self.weighting.weights(step)
 
     def needs_teacher(self, step: int) -> bool:
-        w = self.weights(step)
-        return any(w[n] > 0 for n, t in self.terms.items() if t.needs_teacher)
+        return self.weighting.needs_teacher(step)
 
     @property
     def uses_teacher(self) -> bool:
         """Whether a teacher term weighs at some step."""
-        return any(self.cfg.weighs_ever(n) for n, t in self.terms.items() if t.needs_teacher)
+        return self.weighting.uses_teacher
+
+    def temperature(self, term: str | None = None) -> float | None:
+        """A term's temperature, or (no term) the run's distillation temperature: see Weighting.temperature."""
+        return self.weighting.temperature(term)
 
     def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor]) -> None:
         """Hook the submodules the terms read, and let terms shape themselves on a sample batch."""
@@ -61,7 +65,7 @@ class Objective(nn.Module):
         student.train(was_training)
         features = self.features()
         for name, term in self.terms.items():
-            if self.cfg.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
+            if self.weighting.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
                 term.setup(*features)
 
     def features(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -81,6 +85,6 @@ class Objective(nn.Module):
             total = total + w[name] * loss
             metrics[name] = loss.detach()
             for key, value in extra.items():  # a term's own numbers, e.g. kd's `kl`
-                metrics[key if name == self.kinds[name] else f"{name}_{key}"] = value.detach()
+                metrics[key if name == self.weighting.terms[name].kind else f"{name}_{key}"] = value.detach()
         metrics["loss"] = total.detach()
         return total, metrics

@@ -11,28 +11,27 @@ from typing import Callable
 
 from pydantic import PositiveInt
 
-from ..config import RunConfig
+from ..config import ResolvedConfig, RunConfig, check
 from ..errors import ConfigError, RunError
+from ..records import Reuse
 from ..train.parallel import launched_ranks
 from ..train.runner import run_config
-from .base import EXECUTORS, teacher_in_plan
+from .base import EXECUTORS
 
 
 @EXECUTORS.register("local")
-def run_local(cfgs: list[RunConfig], out: Path, progress: bool, log: Callable[[str], None],
-              jobs: PositiveInt = 1) -> dict[str, dict]:
+def run_local(cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: Path, reuse: Reuse, progress: bool,
+              log: Callable[[str], None], jobs: PositiveInt = 1) -> dict[str, dict]:
     if jobs <= 1:
         results = {}
         for cfg in cfgs:
-            run, summary = run_config(cfg, out, progress=progress, log=log)
-            results[cfg.name] = {"run": str(run.root), **summary}
+            run, summary = run_config(cfg, out, reuse=reuse, progress=progress, log=log)
+            results[cfg.name] = {"run": str(run.root), **summary.model_dump(mode="json")}
         return results
     if launched_ranks() > 1:
         raise ConfigError("--jobs runs runs in worker processes, which torchrun's processes cannot share; "
                           "under torchrun train a plan's runs one after another (no --jobs)")
     # Independent runs in parallel processes; a student starts once its teacher has finished.
-    names = {c.name for c in cfgs}
-    deps = {c.name: teacher_in_plan(c, out, names) for c in cfgs}
     todo = {c.name: c for c in cfgs}
     results: dict[str, dict] = {}
     jobs = min(jobs, len(cfgs))  # no more worker processes than runs
@@ -40,8 +39,8 @@ def run_local(cfgs: list[RunConfig], out: Path, progress: bool, log: Callable[[s
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
         running: dict = {}
         while todo or running:
-            for name in [n for n, c in todo.items() if deps[n] is None or deps[n] in results]:
-                running[pool.submit(train_quietly, todo.pop(name).model_dump(mode="json"), str(out))] = name
+            for name in [n for n in todo if teachers[n] is None or teachers[n] in results]:
+                running[pool.submit(train_quietly, todo.pop(name).model_dump(mode="json"), str(out), reuse)] = name
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 name = running.pop(fut)
@@ -62,10 +61,10 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def train_quietly(cfg_json: dict, out: str) -> tuple[str, dict, list[str]]:
-    """Train one run from its config as JSON (what crosses a process boundary); returns the run's
-    folder, its summary and the messages it would have printed."""
+def train_quietly(cfg_json: dict, out: str, reuse: Reuse = "if_same") -> tuple[str, dict, list[str]]:
+    """Train one run from its resolved config as JSON (what crosses a process boundary); returns the
+    run's folder, its summary and the messages it would have printed."""
     messages: list[str] = []
-    cfg = RunConfig.model_validate(cfg_json)
-    run, summary = run_config(cfg, out, progress=False, log=messages.append)
-    return str(run.root), summary, messages
+    cfg = check(RunConfig.model_validate(cfg_json))
+    run, summary = run_config(cfg, out, reuse=reuse, progress=False, log=messages.append)
+    return str(run.root), summary.model_dump(mode="json"), messages

@@ -23,16 +23,17 @@ from typing import Any, Callable
 
 from pydantic import PositiveInt
 
-from ..config import RunConfig
+from ..config import ResolvedConfig
 from ..errors import ConfigError, KdlabError, RunError
+from ..records import Reuse
 from ..train.parallel import launched_ranks
-from .base import EXECUTORS, teacher_in_plan
+from .base import EXECUTORS
 from .local import train_quietly
 
 
 @EXECUTORS.register("ray")
-def run_ray(cfgs: list[RunConfig], out: Path, progress: bool, log: Callable[[str], None],
-            address: str | None = None, cpus_per_run: PositiveInt = 1) -> dict[str, dict]:
+def run_ray(cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: Path, reuse: Reuse, progress: bool,
+            log: Callable[[str], None], address: str | None = None, cpus_per_run: PositiveInt = 1) -> dict[str, dict]:
     try:
         import ray
     except ImportError:
@@ -49,7 +50,7 @@ def run_ray(cfgs: list[RunConfig], out: Path, progress: bool, log: Callable[[str
             raise RunError(f"could not start or reach a Ray cluster {where} ({str(e).splitlines()[0]}); check "
                            f"--address (e.g. auto, or ray://HEAD:10001), or leave it out for a local Ray") from None
     try:
-        return _submit_and_collect(ray, cfgs, out, log, cpus_per_run)
+        return _submit_and_collect(ray, cfgs, teachers, out, reuse, log, cpus_per_run)
     finally:
         if started_here:
             ray.shutdown()
@@ -69,16 +70,16 @@ def check_reachable(address: str | None) -> None:
                        f"`ray start --head` there, or leave out --address for a local Ray") from None
 
 
-def _submit_and_collect(ray, cfgs: list[RunConfig], out: Path, log, cpus_per_run: int) -> dict[str, dict]:
+def _submit_and_collect(ray, cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: Path, reuse: Reuse,
+                        log, cpus_per_run: int) -> dict[str, dict]:
     has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-    names = {c.name for c in cfgs}
     task = ray.remote(_train_task)
     refs: dict[str, Any] = {}
     for cfg in cfgs:  # dependency order: a teacher's ref exists before its students'
         gpus = 1 if cfg.train.device == "cuda" or (cfg.train.device == "auto" and has_gpus) else 0
-        teacher = teacher_in_plan(cfg, out, names)
+        teacher = teachers[cfg.name]
         refs[cfg.name] = task.options(num_cpus=cpus_per_run, num_gpus=gpus, name=f"kdlab {cfg.name}").remote(
-            cfg.model_dump(mode="json"), str(out), os.getcwd(), refs[teacher] if teacher else None)
+            cfg.model_dump(mode="json"), str(out), reuse, os.getcwd(), refs[teacher] if teacher else None)
     run_of = {ref: name for name, ref in refs.items()}
     results: dict[str, dict] = {}
     pending = list(refs.values())
@@ -103,7 +104,7 @@ def _submit_and_collect(ray, cfgs: list[RunConfig], out: Path, log, cpus_per_run
     return {c.name: results[c.name] for c in cfgs}
 
 
-def _train_task(cfg_json: dict, out: str, cwd: str, teacher: dict | None) -> dict:
+def _train_task(cfg_json: dict, out: str, reuse: Reuse, cwd: str, teacher: dict | None) -> dict:
     """One run, in a Ray worker. `teacher` is the teacher task's outcome: Ray passes it once that
     task has finished, which is what orders the runs. A user mistake comes back as {"error": line}."""
     if teacher is not None and "error" in teacher:
@@ -114,7 +115,7 @@ def _train_task(cfg_json: dict, out: str, cwd: str, teacher: dict | None) -> dic
         return {"error": f"this node has no folder {cwd} (the driver's working directory); "
                          f"--executor ray needs a filesystem shared by all nodes at the same paths"}
     try:
-        run, summary, messages = train_quietly(cfg_json, out)
+        run, summary, messages = train_quietly(cfg_json, out, reuse)
     except KdlabError as e:
         return {"error": str(e)}
     return {"run": run, "summary": summary, "messages": messages}

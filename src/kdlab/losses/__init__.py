@@ -1,6 +1,5 @@
 """Loss terms by name: `onehot`, `kd`, `dkd` (decoupled KD) and `hint` (FitNets), one file each."""
 
-from . import dkd, hint, kd, onehot  # noqa: F401  (they register themselves)
 from .base import LOSS_TERMS, FeatureTap, LossTerm, StepOutputs
 from .dkd import dkd_parts
 from .kd import kd_loss, kl_divergence

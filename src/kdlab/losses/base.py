@@ -41,6 +41,9 @@ class StepOutputs:
 
 class LossTerm(nn.Module):
     needs_teacher: bool = False
+    # The temperature of the term's soft targets, where it has one (kd, dkd): what probes and reports
+    # take as the run's distillation temperature (kdlab.losses.weighting).
+    temperature: float | None = None
     # Module paths (as in model.named_modules()) whose outputs the term reads.
     student_features: tuple[str, ...] = ()
     teacher_features: tuple[str, ...] = ()

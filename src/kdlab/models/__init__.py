@@ -1,7 +1,6 @@
 """Models by name. Each builder takes the dataset's num_classes and input_shape plus its own options,
 and registers itself in its own file. Any nn.Module can be trained too (kdlab.fit(model=...))."""
 
-from . import mobilenetv2, resnet_cifar, resnet_imagenet, roberta, simple  # noqa: F401  (they register themselves)
 from .base import MODELS, build_model, check_vocabulary, count_parameters, logits_of
 
 __all__ = ["MODELS", "build_model", "check_vocabulary", "count_parameters", "logits_of"]

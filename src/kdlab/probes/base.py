@@ -18,7 +18,9 @@ from ..errors import ConfigError
 from ..io import write_npz
 from ..registry import Registry
 
-PROBES = Registry("probe", context=("dataset", "model", "config", "pipeline"), package="kdlab.probes")
+# A probe is built with the run's dataset, model, config, objective (kdlab.distill.Objective: what
+# its loss means, e.g. its distillation temperature) and transform pipeline.
+PROBES = Registry("probe", context=("dataset", "model", "config", "objective", "pipeline"), package="kdlab.probes")
 
 
 class Probe:
@@ -46,8 +48,9 @@ def mu_star(dataset, name: str) -> torch.Tensor:
     return mu
 
 
-def build_probes(names: list[str], dataset, model, config, pipeline) -> dict[str, Probe]:
-    return {n: PROBES.build(n, {}, dataset=dataset, model=model, config=config, pipeline=pipeline) for n in names}
+def build_probes(names: list[str], dataset, model, config, objective, pipeline) -> dict[str, Probe]:
+    return {n: PROBES.build(n, {}, dataset=dataset, model=model, config=config, objective=objective, pipeline=pipeline)
+            for n in names}
 
 
 def save_probe_states(path: Path, probes: dict[str, Probe]) -> None:

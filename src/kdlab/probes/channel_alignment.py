@@ -13,7 +13,7 @@ from .base import PROBES, Probe, mu_star
 class ChannelAlignment(Probe):
     """cos(w_k, mu*_k) per class of a channel_linear model (P1 Fig 23 middle)."""
 
-    def __init__(self, dataset, model, config, pipeline):
+    def __init__(self, dataset, model, config, objective, pipeline):
         self.mu = mu_star(dataset, "channel_alignment")
         if not isinstance(getattr(model, "weight", None), torch.Tensor) or model.weight.shape != self.mu.shape:
             raise ConfigError("probe 'channel_alignment' needs the channel_linear model")

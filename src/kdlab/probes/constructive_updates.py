@@ -22,9 +22,9 @@ class ConstructiveUpdates(Probe):
                             (1 + similar channels) / K, about 40%: it cannot give P1's 97.77%;
       logit_rule_kd         "non-zero target" read as a positive teacher logit: (x_k . mu*_k > 0) == (f_k > 0)."""
 
-    def __init__(self, dataset, model, config, pipeline):
+    def __init__(self, dataset, model, config, objective, pipeline):
         self.mu = mu_star(dataset, "constructive_updates")
-        self.T = config.loss.distill_temperature
+        self.T = objective.temperature()  # None without distillation: then no KD counts are taken
         self.sums: dict[str, torch.Tensor] = {}  # on the device: read once an epoch, not every step
         self.steps = 0
 
@@ -49,7 +49,7 @@ class ConstructiveUpdates(Probe):
         nonzero = x.abs().sum(-1) > 0
         k = logits.shape[1]
         self._add("onehot", F.one_hot(y, k).float(), logits.softmax(1), dots, nonzero)
-        if teacher_logits is not None:
+        if teacher_logits is not None and self.T is not None:
             self._add("kd", (teacher_logits / self.T).softmax(1), (logits / self.T).softmax(1), dots, nonzero,
                       teacher_logits)
         self.steps += 1

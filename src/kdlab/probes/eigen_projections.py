@@ -20,7 +20,7 @@ class EigenProjections(Probe):
     an MLP's large random first layer does not drown what training adds. P1's own measure, the raw
     ||W_t v_j||, is recorded beside it (`raw_projections`)."""
 
-    def __init__(self, dataset, model, config, pipeline, count: Count = 64):
+    def __init__(self, dataset, model, config, objective, pipeline, count: Count = 64):
         x = pipeline.eval(dataset.train.batch())["inputs"]
         if hasattr(model, "features") and hasattr(model, "head"):
             self.layer = model.head

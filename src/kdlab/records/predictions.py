@@ -36,9 +36,9 @@ def write_predictions(path: Path, splits: dict[str, dict[str, np.ndarray]], epoc
     )
 
 
-def load_predictions(run: str | Path, step: int | None = None) -> Predictions:
+def load_predictions(run: str | Path | RunDir, step: int | None = None) -> Predictions:
     """A run's recorded logits at `step` (default: the last recorded step), per split."""
-    rd = RunDir(Path(run))
+    rd = run if isinstance(run, RunDir) else RunDir(run)
     if not rd.root.is_dir():
         raise RunError(f"run {rd.root} does not exist")
     steps = rd.prediction_steps()

@@ -1,7 +1,6 @@
 """Reports by name, one file each, under one contract (kdlab.reports.base): runs and an output folder
 in, tables and figures out, written there as <name>.json, .md and a self-contained .html."""
 
-from . import c4, c4_seeds, c5, c5_seeds, complexity, eigenspace, gradient_space, online_vs_offline, overview  # noqa: F401  (they register themselves)
 from .base import REPORTS, Report, Table, make_report, runs_named, runs_of
 
 __all__ = ["REPORTS", "Report", "Table", "make_report", "runs_named", "runs_of"]

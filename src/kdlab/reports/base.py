@@ -10,7 +10,7 @@ figures into that folder and returns a `Report`: tables, figures and JSON-able d
 
     @REPORTS.register("mine")
     def mine(runs, out, metric: str = "test_acc") -> Report:
-        rows = [[name, f"{run.summary()[metric]:.4f}"] for name, run in runs.items()]
+        rows = [[name, f"{getattr(run.summary(), metric):.4f}"] for name, run in runs.items()]
         return Report("mine", tables=[Table("my metric", ["run", metric], rows)])
 """
 
@@ -29,16 +29,9 @@ from ..errors import ConfigError
 from ..io import code_version, write_json, write_text
 from ..records import RunDir
 from ..registry import Registry
+from ..tables import Table
 
 REPORTS = Registry("report", context=("runs", "out"), package="kdlab.reports")
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    figures: list[Path] = field(default_factory=list)  # shown right after the table
 
 
 @dataclass
@@ -48,6 +41,8 @@ class Report:
     figures: list[Path] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # the numbers, for --json and <name>.json
     note: str = ""  # one line under the title
+    files: dict[str, Path] = field(default_factory=dict)  # html, markdown, json: set by make_report
+    left_out: list[str] = field(default_factory=list)  # "run: why" for each run it could not read
 
     def all_figures(self) -> list[Path]:
         """Every figure once: the tables' own, then the report's."""
@@ -55,8 +50,14 @@ class Report:
         return seen + [Path(f) for f in self.figures if Path(f) not in seen]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, **self.data, "figures": [str(p) for p in self.all_figures()],
-                "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables]}
+        return {"name": self.name, "note": self.note, **self.data, "figures": [str(p) for p in self.all_figures()],
+                "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables],
+                **{kind: str(path) for kind, path in self.files.items()}}
+
+    def lines(self) -> list[str]:
+        """What a terminal shows after the tables: the note, the figures and the files written."""
+        return [*([self.note] if self.note else []), *(f"figure: {p}" for p in self.all_figures()),
+                *(f"{kind}: {path}" for kind, path in self.files.items() if kind != "json")]
 
 
 def make_report(name: str, runs: dict[str, RunDir], out: str | Path, **options: Any) -> Report:
@@ -69,7 +70,7 @@ def make_report(name: str, runs: dict[str, RunDir], out: str | Path, **options: 
     html_path, md_path, json_path = (out / f"{name}.{ext}" for ext in ("html", "md", "json"))
     write_text(html_path, render_html(report, meta))
     write_text(md_path, render_markdown(report, meta, out))
-    report.data.update({"html": str(html_path), "markdown": str(md_path), "json": str(json_path)})
+    report.files = {"html": html_path, "markdown": md_path, "json": json_path}
     write_json(json_path, report.to_json())
     return report
 

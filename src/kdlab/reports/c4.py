@@ -86,7 +86,7 @@ def c4_numbers(teacher: RunDir, student: RunDir, pairs: int = 15, top: int = 15,
         })
     counts = {k: int(sum(r[k] for r in rows)) for k in ("sooner", "more_convex", "own_sooner", "own_sooner_bottom")}
     return {"pairs": rows, "num_pairs": len(rows), "rank": rank, "measure": measure, **counts,
-            "teacher_test_acc": teacher.summary()["test_acc"], "student_test_acc": student.summary()["test_acc"]}
+            "teacher_test_acc": teacher.summary().test_acc, "student_test_acc": student.summary().test_acc}
 
 
 @REPORTS.register("c4")

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..analysis import analyze_runs
 from ..analysis.figures import plot_main
-from ..io import read_jsonl
 from ..plotting import plt, save_figure
 from ..records import RunDir
 from .base import REPORTS, Report, Table, runs_named
@@ -30,10 +29,10 @@ def mean_over_steps(rows: list[dict], key: str) -> float | None:
 def pair_numbers(teacher: RunDir, student: RunDir) -> dict:
     """The C.5 numbers of one teacher (one-hot) and its self-distilled student."""
     summary = {"teacher": teacher.summary(), "student": student.summary()}
-    rows = {"teacher": read_jsonl(teacher.metrics_path), "student": read_jsonl(student.metrics_path)}
+    rows = {"teacher": teacher.metrics(), "student": student.metrics()}
     cos = {role: np.array(rd.probe_summary("channel_alignment")["channel_cos"])
            for role, rd in (("teacher", teacher), ("student", student))}
-    out = {f"{role}_{split}_acc": summary[role][f"{split}_acc"] for role in summary for split in ("train", "test")}
+    out = {f"{role}_{split}_acc": getattr(summary[role], f"{split}_acc") for role in summary for split in ("train", "test")}
     for rule in RULES:
         out[f"{rule}_onehot"] = mean_over_steps(rows["teacher"], f"{rule}_onehot")
         out[f"{rule}_kd"] = mean_over_steps(rows["student"], f"{rule}_kd")

@@ -19,14 +19,15 @@ from .base import REPORTS, Report, Table
 @REPORTS.register("complexity")
 def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = None, n: Annotated[int, Field(ge=2)] = 256,
                temperatures: Annotated[list[Positive], Field(min_length=1)] = (1.0, 2.0, 4.0, 8.0),
-               center: bool = False) -> Report:
+               center: bool = False, term: str | None = None) -> Report:
     """runs: {"teacher": RUN} and optionally {"student": RUN} (its NTK at init and trained); else
-    the NTK of `student_model` at initialisation."""
+    the NTK of `student_model` at initialisation. `term`: the student's loss term whose temperature
+    scores the teacher over the student's training (default: its distillation's)."""
     if "teacher" not in runs:
         raise ConfigError("the complexity report needs a run named 'teacher'")
     student = runs.get("student")
     result = complexity_report(runs["teacher"].root, student_model, student.root if student else None, n=n,
-                               temperatures=temperatures, center=center)
+                               temperatures=temperatures, center=center, term=term)
     tables = []
     for kname, k in result["kernels"].items():
         temps = list(k["teacher"])

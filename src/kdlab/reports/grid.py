@@ -11,20 +11,21 @@ from typing import Any
 
 import numpy as np
 
-from ..config import deep_merge, parse_override, resolve
+from ..config import ResolvedConfig, check, deep_merge, parse_override, validate
 from ..records import RunDir
 from ..train.runner import run_config
 
 
-def variant(template: RunDir, name: str, overrides: list[str], teacher: Path | None = None):
-    """The template run's config with `overrides` (key=value), under another name (and teacher)."""
+def variant(template: RunDir, name: str, overrides: list[str], teacher: str | None = None) -> ResolvedConfig:
+    """The template run's config with `overrides` (key=value), under another name (and teacher: a
+    run's name in the same output folder)."""
     raw = template.config().model_dump(mode="json")
     for o in overrides:
         raw = deep_merge(raw, parse_override(o))
     raw["name"] = name
     if teacher is not None:
-        raw["teacher"]["run"] = str(teacher)
-    return resolve(raw)
+        raw["teacher"]["run"] = teacher
+    return check(validate(raw))
 
 
 def train_pairs(teacher: RunDir, student: RunDir, out: Path, points: list[tuple[str, list[str], int]]
@@ -36,7 +37,7 @@ def train_pairs(teacher: RunDir, student: RunDir, out: Path, points: list[tuple[
     for tag, overrides, s in points:
         te, _ = run_config(variant(teacher, f"{tag}_teacher", [*overrides, f"seed={s}"]), out,
                            progress=False, log=lambda m: None)
-        st, _ = run_config(variant(student, f"{tag}_student", [*overrides, f"seed={s + offset}"], te.root), out,
+        st, _ = run_config(variant(student, f"{tag}_student", [*overrides, f"seed={s + offset}"], te.root.name), out,
                            progress=False, log=lambda m: None)
         done.append((te, st))
     return done

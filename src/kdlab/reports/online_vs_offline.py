@@ -25,29 +25,29 @@ from .base import REPORTS, Report, Table, runs_of
 
 
 def _supervision(run: RunDir, data, theta, cache: dict) -> dict:
-    """Adjusted complexity of what the student trained on. The teacher's checkpoints are chosen by
-    RunTeacher, as in the training loop; scores are cached per (teacher run, checkpoint, tau)."""
-    if not run.uses_teacher():
+    """Adjusted complexity of what the student trained on. The teacher's checkpoints are the ones its
+    schedule names (kdlab.distill.teachers.TeacherSchedule, as in training) and tau the temperature
+    its objective recorded; scores are cached per (teacher run, checkpoint, tau)."""
+    info = run.info()
+    if not info.distilled:
         return supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
     cfg = run.config()
-    teacher = RunTeacher(cfg.teacher, data.ds.num_classes, data.ds.input_shape, device=torch.device("cpu"))
-    tau = cfg.loss.distill_temperature
-
-    def checkpoint(student_epoch: int):
-        return teacher.epoch_for(student_epoch) if cfg.teacher.online else cfg.teacher.checkpoint
+    teacher = RunTeacher(RunDir(info.teacher_run), cfg.teacher, data.ds.num_classes, data.ds.input_shape,
+                         device=torch.device("cpu"))
+    tau = info.objective.temperature() or 1.0
 
     def score(student_epoch: int) -> float:
-        key = (str(teacher.run.root), checkpoint(student_epoch), tau)
+        key = (str(teacher.run.root), teacher.version(student_epoch), cfg.teacher.checkpoint, tau)
         if key not in cache:
             logits = teacher.logits(data.batch, student_epoch)
             cache[key] = supervision_complexity(theta, soft_targets(logits, tau))["adjusted"]
         return cache[key]
 
     if cfg.teacher.online:  # mean over the student's epochs of the checkpoint it saw then
-        epochs = range(1, cfg.train.epochs + 1)
+        epochs = range(1, info.epochs + 1)
         values = [score(e) for e in epochs]
         return {"adjusted": float(np.mean(values)), "first": values[0], "last": values[-1],
-                "teacher_epochs": sorted({checkpoint(e) for e in epochs})}
+                "teacher_epochs": sorted({teacher.version(e) for e in epochs})}
     return {"adjusted": score(1), "teacher_epoch": cfg.teacher.checkpoint}
 
 
@@ -63,14 +63,14 @@ def online_vs_offline_report(runs: dict[str, RunDir], out: Path, teacher: str = 
     cache: dict = {}
     rows, result = [], {"n": len(data.x), "kernel": f"{first.config().model.name} at initialisation", "students": {}}
     for label, members in groups.items():
-        accs = np.array([m.summary()["test_acc"] for m in members])
+        accs = np.array([m.summary().test_acc for m in members])
         sup = _supervision(members[0], data, theta, cache)
         result["students"][label] = {"runs": [str(m.root) for m in members], "test_acc": accs.tolist(),
                                      "mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
                                      "supervision": sup}
         r = result["students"][label]
         rows.append([label, str(len(accs)), f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", f"{sup['adjusted']:.4f}"])
-    result["teacher_test_acc"] = te_run.summary()["test_acc"]
+    result["teacher_test_acc"] = te_run.summary().test_acc
     rows.insert(0, ["teacher", "1", f"{100 * result['teacher_test_acc']:.2f}", ""])
     tables = [Table(f"Online vs offline distillation (P2), complexity under {result['kernel']}, n = {result['n']}",
                     ["model", "seeds", "test acc % (mean ± std)", "adjusted complexity of its supervision"], rows)]

@@ -23,9 +23,8 @@ from ..analysis import analyze_runs
 from ..analysis.figures import plot_evolution, plot_main
 from ..config import RunConfig
 from ..errors import KdlabError
-from ..io import read_jsonl
 from ..plotting import plain, plt, save_figure
-from ..records import RunDir
+from ..records import RunDir, RunInfo, Summary
 from .base import REPORTS, Report, Table
 
 
@@ -34,12 +33,12 @@ class Found:
     name: str
     run: RunDir
     cfg: RunConfig
-    summary: dict
-    info: dict  # run.json, read once
+    summary: Summary
+    info: RunInfo  # run.json, read once
 
     @property
     def distilled(self) -> bool:
-        return bool(self.info.get("distilled", self.info.get("teacher_run") is not None))
+        return self.info.distilled
 
     def data_key(self) -> str:
         return json.dumps(self.cfg.data.model_dump(mode="json"), sort_keys=True)
@@ -64,7 +63,7 @@ def read_runs(runs: dict[str, RunDir]) -> tuple[list[Found], list[str]]:
 
 
 def teacher_of(st: Found, runs: list[Found]) -> Found | None:
-    started = st.info.get("teacher_run")
+    started = st.info.teacher_run
     if not started:
         return None
     return next((r for r in runs if r.run.root.resolve() == Path(started)), None)
@@ -86,8 +85,8 @@ def table2(runs: list[Found]) -> list[dict]:
         data = c.data.name + (f", {int(100 * c.data.label_noise)}% noise" if c.data.label_noise else "")
         rows.append({"dataset": data, "teacher_model": te.cfg.model.name, "student_model": c.model.name,
                      "teacher": te.name, "onehot": oh_label, "kd": st.name,
-                     "train": [te.summary["train_acc"], oh.summary["train_acc"] if oh else None, st.summary["train_acc"]],
-                     "test": [te.summary["test_acc"], oh.summary["test_acc"] if oh else None, st.summary["test_acc"]],
+                     "train": [te.summary.train_acc, oh.summary.train_acc if oh else None, st.summary.train_acc],
+                     "test": [te.summary.test_acc, oh.summary.test_acc if oh else None, st.summary.test_acc],
                      "_pair": (te, st)})
     return rows
 
@@ -98,7 +97,7 @@ def switch_groups(runs: list[Found]) -> list[dict]:
         if r.cfg.loss.switch is None:
             continue
         te = teacher_of(r, runs)
-        key = (r.data_key(), r.model_key(), te.name if te else str(r.info.get("teacher_run")))
+        key = (r.data_key(), r.model_key(), te.name if te else str(r.info.teacher_run))
         g = groups.setdefault(key, {"switch": [], "baselines": [], "model": r.cfg.model.name, "data": r.cfg.data.name})
         g["switch"].append(r)
     for (data, model, teacher), g in groups.items():
@@ -111,15 +110,16 @@ def switch_groups(runs: list[Found]) -> list[dict]:
     return list(groups.values())
 
 
-def _weighted(cfg: RunConfig) -> str:
-    return " + ".join(n for n, t in cfg.loss.terms.items() if t.weight > 0) or "-"
+def _weighted(r: Found) -> str:
+    """The terms that weigh at the first step, as the run's objective recorded them."""
+    return " + ".join(r.info.objective.weighted(0)) if r.info.objective is not None else "-"
 
 
 def _label(r: Found) -> str:
     s = r.cfg.loss.switch
     if s is not None:
-        return f"{_pretty(_weighted(r.cfg))} → {_pretty(s.to)} at step {s.at_step}"
-    return f"{'KD' if r.distilled else 'one-hot'}, {r.summary.get('steps', '?')} steps ({r.name})"
+        return f"{_pretty(_weighted(r))} → {_pretty(s.to)} at step {s.at_step}"
+    return f"{'KD' if r.distilled else 'one-hot'}, {r.summary.steps} steps ({r.name})"
 
 
 def _pretty(terms: str) -> str:
@@ -130,10 +130,10 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     targets = sorted({r.cfg.loss.switch.to for r in g["switch"]}, key=lambda t: t != "kd")
     fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     for i, to in enumerate(targets):
-        pts = [(r.cfg.loss.switch.at_step, 100 * r.summary["test_acc"]) for r in g["switch"] if r.cfg.loss.switch.to == to]
+        pts = [(r.cfg.loss.switch.at_step, 100 * r.summary.test_acc) for r in g["switch"] if r.cfg.loss.switch.to == to]
         ax.plot(*zip(*pts), "o-", color=f"C{i + 1}", label=plain(f"switch to {_pretty(to)} at step S"))
     for i, b in enumerate(g["baselines"]):
-        ax.axhline(100 * b.summary["test_acc"], ls="--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
+        ax.axhline(100 * b.summary.test_acc, ls="--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
     ax.set_xlabel("switch step S")
     ax.set_ylabel("final test accuracy %")
     ax.set_title(plain(f"Loss switching, {g['model']} on {g['data']} (P1 Fig 4, 14, 15)"), fontsize=9)
@@ -144,10 +144,10 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
                              squeeze=False)
     for ax, to in zip(axes[0], targets):
         for i, b in enumerate(g["baselines"]):
-            m = read_jsonl(b.run.metrics_path)
+            m = b.run.metrics()
             ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], "--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
         for i, r in enumerate(x for x in g["switch"] if x.cfg.loss.switch.to == to):
-            m = read_jsonl(r.run.metrics_path)
+            m = r.run.metrics()
             line = ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], lw=1.2, color=f"C{i}", label=plain(_label(r)))
             ax.axvline(r.cfg.loss.switch.at_step, color=line[0].get_color(), ls=":", lw=0.8)
         ax.set_title(plain(f"switch to {_pretty(to)}"), fontsize=9)
@@ -179,7 +179,7 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
                     [[r["dataset"], r["teacher_model"], r["student_model"], *map(_pct, r["train"]), *map(_pct, r["test"]),
                       f"{r['teacher']} / {r['onehot']} / {r['kd']}"] for r in t2])]
     for i, g in enumerate(groups):
-        rows = [[_label(r), _pct(r.summary["train_acc"]), _pct(r.summary["test_acc"]), r.name]
+        rows = [[_label(r), _pct(r.summary.train_acc), _pct(r.summary.test_acc), r.name]
                 for r in [*g["baselines"], *g["switch"]]]
         tables.append(Table(f"Loss switching: {g['model']} on {g['data']}", ["run", "train %", "test %", "name"], rows,
                             _switch_figures(g, figures, str(i))))
@@ -206,4 +206,10 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
     data = {"runs": len(found), "skipped": skipped,
             "table2": [{k: v for k, v in r.items() if k != "_pair"} for r in t2],
             "switch_groups": [{"model": g["model"], "data": g["data"], "runs": [r.name for r in g["switch"]]} for g in groups]}
-    return Report("overview", tables=tables, data=data, note=f"{len(found)} finished runs")
+    note = f"{_count(len(found), 'finished run')}, {_count(len(t2), 'teacher/student pair')}, " \
+           f"{_count(len(groups), 'loss-switch group')}"
+    return Report("overview", tables=tables, data=data, note=note, left_out=skipped)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -9,6 +9,7 @@ seeded by (seed, epoch), so an interrupted run resumes to the same result.
 
 from __future__ import annotations
 
+import platform
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -17,16 +18,17 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import Given, ResolvedConfig
 from ..data import Dataset, Pipeline, Split, iterate_batches, load_dataset_for
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher, check_same_tokenizer
 from ..errors import ConfigError, RunError
-from ..io import code_version, read_jsonl, write_json, write_jsonl, write_npz
-from ..losses import LossTerm, StepOutputs
+from ..io import code_version, write_npz
+from ..losses import StepOutputs
 from ..models import build_model, check_vocabulary, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
-from ..records import RunDir, load_state, load_weights, save_state, save_weights, write_predictions, write_start
+from ..records import (OutDir, RunDir, RunInfo, Summary, TeacherIdentity, load_state, load_weights, save_state, save_weights,
+                       write_predictions)
 from .optim import build_optimizer, lr_at
 from .events import EventWriter
 from .parallel import Ranks
@@ -77,11 +79,11 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(1) == labels).double().mean().item() if len(labels) else float("nan")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Session:
     """Everything one run trains with, and where it is."""
 
-    cfg: RunConfig
+    cfg: ResolvedConfig
     device: torch.device
     data: Dataset  # on the device
     pipeline: Pipeline
@@ -176,27 +178,29 @@ class Session:
         return logits.detach(), teacher_logits, terms
 
 
-def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | None = None,
-          teacher: Teacher | None = None, teacher_model: nn.Module | None = None,
-          losses: dict[str, LossTerm] | None = None) -> Session:
-    """Build what `cfg` describes; writes nothing. Objects given here replace what it names:
-    `teacher` a fixed teacher, `teacher_model` the architecture of cfg.teacher.run's checkpoints."""
+def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | None = None) -> Session:
+    """Build what `cfg` describes; writes nothing. The user's objects (`given`) replace what it names;
+    `teacher_run` is the run teacher.run names, as the runner found it in its output folder
+    (kdlab.records.OutDir.find); without it, teacher.run is looked up from the working directory."""
     device = pick_device(cfg.train.device)
     ranks = Ranks.join(device.type)
     ranks.check(cfg.train.batch_size, bool(cfg.record.probes))
     device = ranks.device(device)
-    ds = load_dataset_for(cfg.data, given=data)
+    ds = load_dataset_for(cfg.data, given=given.data)
     ds = ds.with_splits(train=ds.train.to(device), test=ds.test.to(device))
     pipeline = Pipeline(ds.transforms, device, ds.input_shape)
 
     torch.manual_seed(cfg.seed)
     images = len(ds.input_shape) == 3
+    model = given.model
     if model is None:
         model = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options)
     model = to_device_format(model, device, images)
-    objective = Objective(cfg.loss, losses).to(device)
+    objective = Objective(cfg.loss, given.losses).to(device)
+    teacher = Teacher(given.teacher) if given.teacher is not None else None
     if teacher is None and objective.uses_teacher:
-        teacher = RunTeacher(cfg.teacher, ds.num_classes, ds.input_shape, device, model=teacher_model)
+        teacher_run = teacher_run or OutDir(".").find(cfg.teacher.run)  # called without a runner: from the cwd
+        teacher = RunTeacher(teacher_run, cfg.teacher, ds.num_classes, ds.input_shape, device, model=given.teacher_model)
     check_vocabulary(model, ds.extras, "student")
     if teacher is not None:
         to_device_format(teacher.model, device, images)
@@ -207,7 +211,7 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     objective.attach(model, teacher.model if teacher is not None else None, sample)
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg.train)
-    probes = build_probes(cfg.record.probes, ds, model, cfg, pipeline)
+    probes = build_probes(cfg.record.probes, ds, model, cfg, objective, pipeline)
     dtype = pick_precision(cfg.train.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     if ranks.world > 1:  # the same initial weights everywhere (above); dropout draws per rank from here
@@ -222,8 +226,10 @@ def setup(cfg: RunConfig, *, model: nn.Module | None = None, data: Dataset | Non
     # (no augmentation) and no term reads the teacher's inner features.
     cache = (teacher is not None and teacher.deterministic and not any(t.augment for t in pipeline.steps)
              and "teacher" not in objective.taps)
-    return Session(cfg, device, ds, pipeline, model, teacher, objective, optimizer, probes, dtype, scaler,
-                   forward if forward is not model else None, teacher_forward, ranks, cache)
+    return Session(cfg=cfg, device=device, data=ds, pipeline=pipeline, model=model, teacher=teacher,
+                   objective=objective, optimizer=optimizer, probes=probes, autocast=dtype, scaler=scaler,
+                   forward=forward if forward is not model else None, teacher_forward=teacher_forward, ranks=ranks,
+                   cache_teacher=cache)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
@@ -243,11 +249,12 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
     """Continue from the latest checkpoint, if there is one; drop metrics rows past it."""
     if not run.state_path.is_file():
         return
-    processes = run.info().get("processes", 1)
+    info = run.info()
+    processes = info.processes
     if processes != s.ranks.world:
         raise RunError(f"{run.root} was started in {processes} process(es), this is {s.ranks.world}; resume it "
                        f"with the same torchrun --nproc-per-node {processes}, or remove the run to start again")
-    started = run.info().get("torch_threads")
+    started = info.torch_threads
     if s.device.type == "cpu" and started is not None and started != torch.get_num_threads():
         # CPU kernels split work by thread count: another count continues another trajectory.
         raise RunError(f"{run.root} was started with {started} torch threads, this process has "
@@ -269,7 +276,7 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
         raise RunError(f"{run.state_path} does not fit this run ({type(e).__name__}); "
                        f"remove it to restart the run from scratch") from None
     load_probe_states(run.probes_state_path, s.probes, s.step)
-    s.metrics = [m for m in read_jsonl(run.metrics_path) if m["epoch"] <= s.epoch]
+    s.metrics = [m for m in run.metrics() if m["epoch"] <= s.epoch]
     log(f"resuming {run.root} from epoch {s.epoch} (step {s.step})")
 
 
@@ -314,7 +321,7 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     row.update({f"w_{name}": w for name, w in s.objective.weights(s.step - 1).items()})
     row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
     if s.teacher is not None and s.cfg.teacher is not None and s.cfg.teacher.online:
-        row["teacher_epoch"] = s.teacher.epoch_for(s.epoch)
+        row["teacher_epoch"] = s.teacher.version(s.epoch)
     return row
 
 
@@ -343,11 +350,11 @@ def evaluate_and_record(s: Session, run: RunDir, row: dict) -> dict:
         recorded = record_predictions(s, run, test_logits)
         row["recorded_step"] = s.step
     s.metrics.append(row)
-    write_jsonl(run.metrics_path, s.metrics)
+    run.write_metrics(s.metrics)
     return recorded
 
 
-def finish(s: Session, run: RunDir, last_acc: dict) -> dict:
+def finish(s: Session, run: RunDir, last_acc: dict) -> Summary:
     """Final weights, probe records and the summary (written last: it marks a finished run)."""
     save_weights(run.final_weights, s.model, {"epoch": str(s.total_epochs), "model": s.cfg.model.name})
     if has_parameters(s.objective):
@@ -357,47 +364,43 @@ def finish(s: Session, run: RunDir, last_acc: dict) -> dict:
             write_npz(run.probe_record(name), **state)
     if not last_acc:  # resumed after the last epoch was recorded but before the summary was written
         last_acc = record_predictions(s, run, predict(s.model, s.pipeline, s.data.test))
-    train = s.data.train
-    summary = {
-        "name": s.cfg.name, "seed": s.cfg.seed, "model": s.cfg.model.name, "dataset": s.data.name,
-        "epochs": s.total_epochs, "steps": s.step, "train_seconds": round(s.elapsed, 3),
-        "num_parameters": count_parameters(s.model), "config_hash": s.cfg.content_hash(),
-        "code_version": code_version(), "device": str(s.device),
-        "label_noise": s.cfg.data.label_noise, "noisy_train_samples": int(train.noisy.sum().item()),
-        **last_acc,
-        **({"probes": {n: p.summary(s.model) for n, p in s.probes.items()}} if s.probes else {}),
-    }
-    write_json(run.summary_path, summary)
+    summary = Summary(
+        name=s.cfg.name, seed=s.cfg.seed, model=s.cfg.model.name, dataset=s.data.name, epochs=s.total_epochs,
+        steps=s.step, train_seconds=round(s.elapsed, 3), num_parameters=count_parameters(s.model),
+        config_hash=s.cfg.content_hash(), code_version=code_version(), device=str(s.device),
+        label_noise=s.cfg.data.label_noise, noisy_train_samples=int(s.data.train.noisy.sum().item()), **last_acc,
+        probes={n: p.summary(s.model) for n, p in s.probes.items()},
+    )
+    run.write_summary(summary)
     return summary
 
 
-def train(
-    cfg: RunConfig,
-    run: RunDir,
-    *,
-    progress: bool = True,
-    hooks: Iterable[EpochHook] = (),
-    log: Callable[[str], None] = print,
-    model: nn.Module | None = None,
-    data: Dataset | None = None,
-    teacher: Teacher | None = None,
-    teacher_model: nn.Module | None = None,
-    losses: dict[str, LossTerm] | None = None,
-    teacher_identity: dict | None = None,
-) -> dict:
+def run_info(s: Session, teacher: TeacherIdentity | None) -> RunInfo:
+    """What the run starts with (run.json): everything a reader needs without the code that made it."""
+    cfg, data = s.cfg, s.data
+    return RunInfo(
+        config_hash=cfg.content_hash(), code_version=code_version(), code=cfg.code, torch=torch.__version__,
+        torch_threads=torch.get_num_threads(), python=platform.python_version(), processes=s.ranks.world,
+        model=cfg.model.name, num_classes=data.num_classes, input_shape=list(data.input_shape),
+        num_parameters=count_parameters(s.model), dataset=data.name, transforms=data.transforms,
+        tokenizer_id=data.extras.get("tokenizer_id"), objective=s.objective.weighting,
+        # the teacher run as found when the run started (configs may name it relative to --out or the cwd)
+        teacher_run=str(s.teacher.run.root.resolve()) if s.teacher is not None and s.teacher.run is not None else None,
+        teacher_identity=teacher if s.teacher is not None and s.teacher.run is not None else None,
+        steps_per_epoch=s.steps_per_epoch, epochs=s.total_epochs, steps=s.total_steps,
+        precision=str(s.autocast).removeprefix("torch.") if s.autocast else "fp32", compile=cfg.train.compile,
+    )
+
+
+def train(cfg: ResolvedConfig, run: RunDir, *, given: Given = Given(), teacher_run: RunDir | None = None,
+          teacher: TeacherIdentity | None = None, progress: bool = True, hooks: Iterable[EpochHook] = (),
+          log: Callable[[str], None] = print) -> Summary:
     """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes.
-    `teacher_identity` (kdlab.records.rundir.teacher_identity) is recorded in run.json."""
-    s = setup(cfg, model=model, data=data, teacher=teacher, teacher_model=teacher_model, losses=losses)
-    teacher_run = s.teacher.run.root if s.teacher is not None and s.teacher.run is not None else None
+    `teacher` is the identity of `teacher_run` (kdlab.records.teacher_identity), recorded in run.json."""
+    s = setup(cfg, given, teacher_run)
     writes = s.ranks.writes  # under torchrun only rank 0 records; the others train and read
     if writes:
-        write_start(run, cfg, s.data.num_classes, s.data.input_shape, count_parameters(s.model), teacher_run,
-                    teacher_identity,
-                    {"dataset": s.data.name, "transforms": s.data.transforms,
-                     **({"tokenizer_id": s.data.extras["tokenizer_id"]} if "tokenizer_id" in s.data.extras else {}),
-                     "distilled": s.objective.uses_teacher, "loss_terms": s.objective.kinds,
-                     "precision": str(s.autocast).removeprefix("torch.") if s.autocast else "fp32",
-                     "compile": cfg.train.compile, "processes": s.ranks.world})
+        run.write_start(cfg, run_info(s, teacher))
     s.ranks.wait()  # the others read run.json once rank 0 has written it
     resume(s, run, log)
     last_step = s.total_steps
@@ -405,7 +408,7 @@ def train(
         log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
             f"({last_step}); the switch never happens")
     bar = Progress(cfg.name, total=s.total_steps, done=s.step, enabled=progress and writes)
-    events = EventWriter(run.root / "tb", s.step, cfg.record.tensorboard and writes, log)
+    events = EventWriter(run.tb, s.step, cfg.record.tensorboard and writes, log)
     last_acc: dict = {}
     try:  # a Ctrl-C must still stop the live progress display
         while s.epoch < s.total_epochs:

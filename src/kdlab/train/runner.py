@@ -1,48 +1,61 @@
-"""Run a config into an output folder: train it, resume it, or reuse it when it already finished."""
+"""Run a config into an output folder: train it, resume it, reuse it when it already finished with
+the same identity, or train it anew (kdlab.records.identity says which)."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
-from ..config import RunConfig
-from ..records import RunDir, claim
+from ..config import Given, ResolvedConfig
+from ..records import OutDir, Reuse, RunDir, Summary, claim, teacher_identity
 from ..records.lock import RunLock
-from ..records.rundir import teacher_identity
 from .loop import EpochHook, pick_device, train
 from .parallel import Ranks
 
 
 def run_config(
-    cfg: RunConfig,
+    cfg: ResolvedConfig,
     out: str | Path,
     *,
+    given: Given = Given(),
+    reuse: Reuse = "if_same",
     progress: bool = True,
     hooks: Iterable[EpochHook] = (),
     log: Callable[[str], None] = print,
-    **objects: Any,
-) -> tuple[RunDir, dict]:
-    """`objects` (model, data, teacher, losses) replace what the config names (see kdlab.fit).
+) -> tuple[RunDir, Summary]:
+    """Train `cfg` into <out>/<cfg.name>. `given` holds the user's objects (kdlab.fit); `reuse` is
+    'if_same' (reuse a finished run of the same identity, resume an interrupted one) or 'never'
+    (train anew). A relative teacher.run is looked up in `out` first, then from the working directory.
     The run directory is locked for the whole call: a second process on it fails at once. Under
-    torchrun, rank 0 holds the lock, decides new/resume/finished and logs; every rank trains."""
+    torchrun, rank 0 holds the lock, decides and logs; every rank trains."""
     ranks = Ranks.join(pick_device(cfg.train.device).type)
     if not ranks.writes:
         progress, log = False, _quiet
+    folder = OutDir(out)
+    run = folder.run(cfg.name)
     with ExitStack() as held:
 
-        def claim_run() -> tuple[dict | None, str]:
-            held.enter_context(RunLock(Path(out) / cfg.name))
-            identity = teacher_identity(cfg)  # hashes the teacher's weight files: once per call
-            return identity, claim(cfg, out, identity)[1]
+        def claim_run():
+            held.enter_context(RunLock(run.root))
+            reads_run = cfg.weighting.uses_teacher and given.teacher is None and cfg.teacher is not None \
+                and cfg.teacher.run is not None
+            teacher_run = folder.find(cfg.teacher.run) if reads_run else None
+            identity = teacher_identity(teacher_run, cfg.teacher) if teacher_run is not None else None  # hashes its weights once
+            decision = claim(run, cfg, identity, reuse)
+            if decision.status == "anew":
+                run.clear()
+            return teacher_run, identity, decision
 
-        identity, status = ranks.on_writer(claim_run)
-        run = RunDir(Path(out) / cfg.name)
-        if status == "finished":
-            log(f"reusing finished run {run.root} (same resolved config)")
+        teacher_run, identity, decision = ranks.on_writer(claim_run)
+        if decision.note:
+            log(decision.note)
+        if decision.status == "finished":
+            log(f"reusing finished run {run.root} (same config and code)")
             return run, ranks.on_writer(run.summary)
-        summary = train(cfg, run, progress=progress, hooks=hooks, log=log, teacher_identity=identity, **objects)
-    log(f"trained {run.root} (test acc {100 * summary['test_acc']:.2f}%)")
+        summary = train(cfg, run, given=given, teacher_run=teacher_run, teacher=identity, progress=progress,
+                        hooks=hooks, log=log)
+    log(f"trained {run.root} (test acc {100 * summary.test_acc:.2f}%)")
     return run, summary
 
 
