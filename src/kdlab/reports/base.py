@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
