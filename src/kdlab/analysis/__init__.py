@@ -7,11 +7,12 @@ From runs:    analyze_runs("runs/demo/teacher", "runs/demo/student_kd") -> RunAn
 
 from .deviations import Deviations, deviations, logit_margin
 from ..records import load_predictions
+from .per_sample import per_sample, per_sample_evolution, write_table
 from .runs import RunAnalysis, analyze_runs
 from .write import write_analysis
 from .summary import dissection, underfitting_summary
 
 __all__ = [
     "Deviations", "RunAnalysis", "analyze_runs", "deviations", "dissection", "load_predictions",
-    "logit_margin", "underfitting_summary", "write_analysis",
+    "logit_margin", "per_sample", "per_sample_evolution", "underfitting_summary", "write_analysis", "write_table",
 ]

@@ -83,6 +83,10 @@ class Deviations:
     student_pred: np.ndarray
     label: np.ndarray
     noisy: np.ndarray | None = None
+    # Where known (from recorded predictions): the samples' ids, and the labels trained on and before noise
+    index: np.ndarray | None = None
+    trained_label: np.ndarray | None = None
+    orig_label: np.ndarray | None = None
 
     @property
     def teacher_correct(self) -> np.ndarray:
@@ -96,8 +100,9 @@ class Deviations:
         return len(self.x)
 
 
-def deviations(teacher_logits, student_logits, labels, noisy=None) -> Deviations:
-    """Teacher vs student per sample. `labels` is the class y* of the ground-truth variant."""
+def deviations(teacher_logits, student_logits, labels, noisy=None, index=None) -> Deviations:
+    """Teacher vs student per sample. `labels` is the class y* of the ground-truth variant; `index`
+    the samples' ids, kept beside the numbers."""
     with torch.inference_mode():
         ft, fs = _tensor(teacher_logits), _tensor(student_logits)
         if ft.shape != fs.shape:
@@ -120,4 +125,5 @@ def deviations(teacher_logits, student_logits, labels, noisy=None) -> Deviations
             student_pred=st.argmax.numpy(),
             label=labels_t.numpy(),
             noisy=None if noisy is None else np.asarray(noisy, dtype=bool),
+            index=None if index is None else np.asarray(index),
         )

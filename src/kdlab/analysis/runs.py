@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -29,7 +29,9 @@ def _aligned(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: str) -> t
 
 def pair_deviations(teacher: dict, student: dict, what: str, label_source: str) -> Deviations:
     it, is_ = _aligned(teacher, student, what)
-    return deviations(teacher["logits"][it], student["logits"][is_], student[label_source][is_], student["noisy"][is_])
+    d = deviations(teacher["logits"][it], student["logits"][is_], student[label_source][is_], student["noisy"][is_],
+                   index=student["index"][is_])
+    return replace(d, trained_label=student["label"][is_], orig_label=student["orig_label"][is_])
 
 
 @dataclass
