@@ -5,6 +5,7 @@ script between two runs of it."""
 
 import importlib
 import os
+import shutil
 import sys
 import textwrap
 
@@ -15,6 +16,7 @@ import kdlab
 from kdlab.errors import RunError
 from kdlab.losses import LossTerm
 from kdlab.records import RunDir
+from tests.conftest import TINY, write_yaml
 from tests.interrupt import Interrupt, stop_after
 
 USER_CODE = '''
@@ -190,3 +192,18 @@ def test_a_script_registered_entry_is_part_of_the_identity(tmp_path):
         sys.path.remove(str(tmp_path))
         sys.modules.pop("scripted", None)
     assert RunDir(run.root).info().code["model scripted"] is not None
+
+
+def test_a_run_whose_run_json_is_gone_is_not_reused_nor_overwritten(tmp_path, cli):
+    cfg = write_yaml(tmp_path / "tiny.yaml", TINY)
+    assert cli("run", cfg, "--out", tmp_path, "--no-progress")[0] == 0
+    run = RunDir(tmp_path / "tiny")
+    run.info_path.unlink()
+    code, _, err = cli("run", cfg, "--out", tmp_path, "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and "run.json is missing but the run has records" in err
+    assert run.finished  # nothing was touched
+    for path in list(run.root.iterdir()):  # a start that died right after writing config.yaml
+        if path.name not in ("config.yaml", ".lock"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    code, out, err = cli("run", cfg, "--out", tmp_path, "--no-progress")
+    assert code == 0 and run.finished and run.info_path.is_file(), err

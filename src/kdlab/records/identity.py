@@ -19,6 +19,7 @@ from ..config import DATA_SETTINGS, ResolvedConfig, RunConfig, TeacherConfig
 from ..errors import KdlabError, RunError
 from ..io import code_version
 from .info import TeacherIdentity
+from .lock import is_bookkeeping
 from .rundir import RunDir, has_records
 
 REUSE = ("if_same", "never")  # kdlab.fit(reuse=...) and --reuse
@@ -73,8 +74,11 @@ def claim(run: RunDir, cfg: ResolvedConfig, teacher: TeacherIdentity | None, reu
         shown = ", ".join(f"{k}: {here.get(k)!r} here, {there.get(k)!r} there" for k in diff[:2])
         raise RunError(f"{run.root} already holds a run with a different config ({shown}); "
                        f"choose another name= or --out, or remove it")
-    if not run.info_path.is_file():  # its start was interrupted before anything was recorded
-        return Claim("anew")
+    if not run.info_path.exists():
+        if any(p.name != run.config_path.name for p in run.root.iterdir() if not is_bookkeeping(p)):
+            raise RunError(f"{run.info_path} is missing but the run has records: they are damaged; remove "
+                           f"{run.root} to redo the run")
+        return Claim("anew")  # its start was interrupted after config.yaml, before anything else was written
     if reuse == "never":
         return Claim("anew", f"training {run.root} anew (reuse=never)")
     info = run.info()
