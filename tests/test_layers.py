@@ -10,7 +10,7 @@ SRC = Path(__file__).parents[1] / "src" / "kdlab"
 # Bottom to top, as in the README.
 LAYERS = [
     {"version", "errors", "values", "io", "registry", "plotting", "sources", "tables"},
-    {"data", "models", "losses", "probes"},
+    {"data", "models", "losses", "probes", "loggers"},
     {"config"},
     {"records"},
     {"distill"},

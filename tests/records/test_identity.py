@@ -207,3 +207,12 @@ def test_a_run_whose_run_json_is_gone_is_not_reused_nor_overwritten(tmp_path, cl
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     code, out, err = cli("run", cfg, "--out", tmp_path, "--no-progress")
     assert code == 0 and run.finished and run.info_path.is_file(), err
+
+
+def test_loggers_are_not_part_of_the_identity(tmp_path, cli):
+    cfg = write_yaml(tmp_path / "tiny.yaml", TINY)
+    assert cli("run", cfg, "--out", tmp_path, "--no-progress")[0] == 0
+    code, out, err = cli("run", cfg, "--out", tmp_path, "--no-progress", "record.loggers=[]", "record.log_every_steps=5")
+    assert code == 0 and "reusing finished run" in out, err
+    code, _, err = cli("run", cfg, "--out", tmp_path, "--no-progress", "record.checkpoint_every_epochs=2")
+    assert code == 2 and "different config" in err  # other record settings still count

@@ -18,6 +18,7 @@ from pydantic import PrivateAttr
 from ..data import DATASETS
 from ..errors import ConfigError
 from ..io import parse_yaml, read_yaml
+from ..loggers import check_logger
 from ..losses import LOSS_TERMS
 from ..losses.weighting import Weighting
 from ..models import MODELS
@@ -148,6 +149,12 @@ def check(cfg: RunConfig, given: Given | None = None) -> ResolvedConfig:
         code.update(_foreign(MODELS, cfg.model.name))
     for name in cfg.record.probes:
         code.update(_foreign(PROBES, name))
+    # A logger's code is no part of the run's identity (no digest): where numbers go changes no result.
+    for name, options in cfg.record.logger_entries():
+        try:
+            check_logger(name, options)
+        except ConfigError as e:
+            raise ConfigError(f"record.loggers: {e}") from None
     built, full = {}, {}
     for name, term in cfg.loss.terms.items():
         kind = cfg.loss.term_type(name)

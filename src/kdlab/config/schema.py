@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..io import read_yaml
@@ -179,11 +179,50 @@ class TeacherConfig(Strict):
         return self
 
 
+class LoggerConfig(WithOptions):
+    """One entry of record.loggers: a logger's name (kdlab.loggers); extra keys are its options."""
+
+    name: str
+
+
 class RecordConfig(Strict):
     predictions_every_epochs: int = Field(10, ge=1)  # and always the last epoch
     checkpoint_every_epochs: int = Field(1, ge=1)
     probes: list[str] = []  # measurements inside the loop, by name (kdlab.probes)
-    tensorboard: bool = True  # scalar metrics as TensorBoard event files under <run>/tb/
+    # Where the run's numbers go while it trains: names, or {name: ..., <options>} (kdlab.loggers).
+    loggers: list[LoggerConfig] = Field(default_factory=lambda: [LoggerConfig(name="tensorboard")])
+    log_every_steps: int = Field(10, ge=1)  # training numbers to the loggers every this many steps
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_tensorboard_key(cls, raw: Any) -> Any:
+        """`tensorboard: true|false`, in the stored configs of earlier runs, is read as `loggers`
+        ([tensorboard] or []) and never written; where `loggers` is given too, `loggers` decides."""
+        if not isinstance(raw, dict) or "tensorboard" not in raw:
+            return raw
+        raw = dict(raw)
+        on = raw.pop("tensorboard")
+        if not isinstance(on, bool):
+            raise ValueError(f"record.tensorboard (the older form of record.loggers) is true or false, got {on!r}")
+        raw.setdefault("loggers", ["tensorboard"] if on else [])
+        return raw
+
+    @field_validator("loggers", mode="before")
+    @classmethod
+    def _names_are_entries(cls, raw: Any) -> Any:
+        return [{"name": e} if isinstance(e, str) else e for e in raw] if isinstance(raw, list) else raw
+
+    @model_validator(mode="after")
+    def _each_logger_once(self):
+        names = [e.name for e in self.loggers]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            raise ValueError(f"record.loggers names '{twice}' twice; give each logger once")
+        return self
+
+    def logger_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, options) of each logger, in order."""
+        return [(e.name, e.options) for e in self.loggers]
 
 
 class RunConfig(Strict):

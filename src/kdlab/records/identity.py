@@ -23,6 +23,7 @@ from .lock import is_bookkeeping
 from .rundir import RunDir, has_records
 
 REUSE = ("if_same", "never")  # kdlab.fit(reuse=...) and --reuse
+LOGGING_KEYS = ("loggers", "log_every_steps")  # record.*: not part of a run's identity
 Reuse = Literal["if_same", "never"]
 
 
@@ -102,9 +103,12 @@ def claim(run: RunDir, cfg: ResolvedConfig, teacher: TeacherIdentity | None, reu
 
 
 def _without_objects(cfg: RunConfig) -> dict:
-    """The config with the sections that name given objects reduced to 'given': what must match for
-    a directory to be this run at all (the objects themselves are compared by _given_changes)."""
+    """What must match for a directory to be this run at all: the config with the sections that name
+    given objects reduced to 'given' (the objects themselves are compared by _given_changes), and
+    without the loggers, which change where numbers go, not what they are."""
     d = cfg.model_dump(mode="json")
+    for key in LOGGING_KEYS:
+        d["record"].pop(key, None)
     if d["model"].get("object"):
         d["model"] = "given"
     if d["data"].get("object"):

@@ -170,6 +170,11 @@ class OutDir:
     def report(self, name: str) -> Path:
         return self.root / "reports" / name
 
+    @property
+    def mlruns(self) -> Path:
+        """The MLflow file store the runs here log to by default (kdlab.loggers.mlflow)."""
+        return self.root / "mlruns"
+
     def find(self, ref: str) -> RunDir:
         """A run a config names (teacher.run): a relative path inside this folder first, then as a
         path from the working directory (or an absolute one)."""

@@ -2,7 +2,8 @@
 switching, online distillation; registered or user-given models, data and terms.
 
 It is four small parts over a `Session`: `setup` (build everything, write nothing), `train_epoch`,
-`evaluate_and_record` and `finish`; `train` strings them together with checkpoints and resume.
+`evaluate_and_record` and `finish`; `train` strings them together with checkpoints, resume and the
+loggers (kdlab.loggers).
 Data lives on the training device; each epoch's order and augmentation come from a generator
 seeded by (seed, epoch), so an interrupted run resumes to the same result.
 """
@@ -16,21 +17,23 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import Given, ResolvedConfig
 from ..data import Dataset, Pipeline, Split, iterate_batches, load_dataset_for
+from ..data.base import to_device
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher, check_same_tokenizer
 from ..errors import ConfigError, RunError
 from ..io import code_version, write_npz
+from ..loggers import Logger, build_loggers, hyperparameters
 from ..losses import StepOutputs
 from ..models import build_model, check_vocabulary, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import (OutDir, RunDir, RunInfo, Summary, TeacherIdentity, load_state, load_weights, save_state, save_weights,
                        write_predictions)
 from .optim import build_optimizer, lr_at
-from .events import EventWriter
 from .parallel import Ranks
 from .progress import Progress
 
@@ -79,6 +82,55 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(1) == labels).double().mean().item() if len(labels) else float("nan")
 
 
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return F.cross_entropy(logits.float(), labels).item() if len(labels) else float("nan")
+
+
+class Window:
+    """What the training steps since the last logging step did, kept on the device until it is read
+    (a read syncs the device): each loss number's sum over the samples it was measured on and their
+    count (a term that starts weighing inside a window counts only its own steps), and the correct
+    training predictions. Under torchrun each rank holds its own samples; a read sums the ranks."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.clear()
+
+    def clear(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.samples: dict[str, int] = {}
+        self.correct = torch.zeros((), device=self.device)
+        self.seen = 0
+
+    def add(self, products: dict[str, torch.Tensor], n: int, hits: torch.Tensor) -> None:
+        """One step: each loss number times the step's samples `n`, and its correct predictions."""
+        for k, v in products.items():
+            self.sums[k] = self.sums.get(k, 0) + v
+            self.samples[k] = self.samples.get(k, 0) + n
+        self.correct += hits
+        self.seen += n
+
+    def read(self, ranks: Ranks) -> tuple[dict[str, float], float]:
+        """The mean of each loss number and the accuracy over the window (every rank calls it); clears it."""
+        keys = sorted(self.sums)
+        counts = torch.tensor([float(self.samples[k]) for k in keys] + [float(self.seen)], device=self.device)
+        values = ranks.sum(torch.cat([*(self.sums[k].float().reshape(1) for k in keys),
+                                      self.correct.float().reshape(1), counts])).tolist()
+        sums, correct, samples, seen = values[:len(keys)], values[len(keys)], values[len(keys) + 1:-1], values[-1]
+        self.clear()
+        return {k: v / n for k, v, n in zip(keys, sums, samples)}, correct / seen
+
+    def state(self) -> dict:
+        """For a checkpoint: a resumed run logs the window it stopped in as the uninterrupted run does."""
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "samples": dict(self.samples),
+                "correct": self.correct.cpu(), "seen": self.seen}
+
+    def load(self, state: dict) -> None:
+        self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        self.samples = {k: int(v) for k, v in state["samples"].items()}
+        self.correct, self.seen = state["correct"].to(self.device), int(state["seen"])
+
+
 @dataclass(kw_only=True)
 class Session:
     """Everything one run trains with, and where it is."""
@@ -103,6 +155,18 @@ class Session:
     step: int = 0
     elapsed: float = 0.0
     metrics: list[dict] = field(default_factory=list)
+    window: Window | None = None  # training numbers since the last logging step; None without loggers
+    loggers: list[Logger] = field(default_factory=list)  # where numbers go (kdlab.loggers); rank 0 only
+
+    @property
+    def train_accuracy_tag(self) -> str:
+        """Training accuracy is measured on the batches as trained: augmented where a transform augments."""
+        return "accuracy/train_augmented" if any(t.augment for t in self.pipeline.steps) else "accuracy/train"
+
+    def log_scalars(self, values: dict[str, float]) -> None:
+        """Numbers by tag to every logger, at the current step."""
+        for logger in self.loggers:
+            logger.scalars(self.step, values)
 
     @property
     def objective_parameters(self) -> list[nn.Parameter]:
@@ -125,7 +189,7 @@ class Session:
         gen = epoch_generator(self.cfg.seed, epoch)
         train = self.data.train
         for idx in iterate_batches(len(train), self.cfg.train.batch_size, gen):
-            idx = idx.to(self.device)
+            idx = to_device(idx, self.device)
             yield self.pipeline.train({**train.batch(idx), "position": idx}, gen)
 
     def teacher_logits(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
@@ -234,6 +298,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
     rng = s.ranks.gather(torch.get_rng_state())  # every rank's dropout stream, to resume each
+    windows = s.ranks.gather(s.window.state()) if s.window is not None else None
     if not s.ranks.writes:
         return
     save_weights(run.weights_path(s.epoch), s.model, {"epoch": str(s.epoch), "model": s.cfg.model.name})
@@ -242,7 +307,8 @@ def save_checkpoint(s: Session, run: RunDir) -> None:
     save_probe_states(run.probes_state_path, s.probes)
     save_state(run.state_path, {"epoch": s.epoch, "step": s.step, "elapsed": s.elapsed,
                                 "optimizer": s.optimizer.state_dict(), "rng": rng[0],
-                                **({"rng_ranks": rng} if s.ranks.world > 1 else {})})
+                                **({"rng_ranks": rng} if s.ranks.world > 1 else {}),
+                                **({"log_windows": windows} if windows is not None else {})})
 
 
 def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
@@ -272,6 +338,8 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
     try:
         s.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_ranks"][s.ranks.rank] if s.ranks.world > 1 else state["rng"])
+        if s.window is not None and "log_windows" in state:  # a checkpoint of an earlier kdlab has none
+            s.window.load(state["log_windows"][s.ranks.rank])
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
         raise RunError(f"{run.state_path} does not fit this run ({type(e).__name__}); "
                        f"remove it to restart the run from scratch") from None
@@ -293,6 +361,7 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     correct = torch.zeros((), device=s.device)
     seen = 0
     lr = s.cfg.train.lr
+    every = s.cfg.record.log_every_steps
     for batch, share in s.shards(epoch):
         if s.step >= s.total_steps:  # a `train.steps` run ends inside its last epoch
             break
@@ -303,11 +372,17 @@ def train_epoch(s: Session, bar: Progress) -> dict:
         for probe in s.probes.values():
             probe.on_step(s.step, batch, logits, teacher_logits, s.model)
         n = len(batch["label"])
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0) + v * n
-        correct += (logits.argmax(1) == batch["label"]).sum()
+        products = {k: v * n for k, v in terms.items()}
+        for k, x in products.items():
+            sums[k] = sums.get(k, 0) + x
+        hits = (logits.argmax(1) == batch["label"]).sum()
+        correct += hits
         seen += n
         s.step += 1
+        if s.window is not None:  # on the device: read (a sync) only every `every` steps
+            s.window.add(products, n, hits)
+            if s.step % every == 0:
+                log_training(s, lr)
         bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
     if s.ranks.world > 1:  # the epoch's numbers over all ranks' samples: one reduction per epoch
         keys = list(sums)
@@ -325,6 +400,18 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     return row
 
 
+def log_training(s: Session, lr: float) -> None:
+    """The window's numbers at the current step: the loss by term and in total, each term's weight
+    and the learning rate at the window's last step, and the training accuracy over the window."""
+    means, train_acc = s.window.read(s.ranks)  # every rank: the read sums over ranks
+    if not s.loggers:
+        return
+    values = {f"loss/{k}": v for k, v in means.items()}
+    values.update({f"weight/{name}": w for name, w in s.objective.weights(s.step - 1).items()})
+    values.update({"lr": lr, s.train_accuracy_tag: train_acc})
+    s.log_scalars(values)
+
+
 def record_predictions(s: Session, run: RunDir, test_logits: torch.Tensor) -> dict:
     """Write predictions/step_<S>.npz (train un-augmented, eval mode; test as already predicted)."""
     logits = {"train": predict(s.model, s.pipeline, s.data.train), "test": test_logits}
@@ -339,12 +426,17 @@ def record_predictions(s: Session, run: RunDir, test_logits: torch.Tensor) -> di
 
 
 def evaluate_and_record(s: Session, run: RunDir, row: dict) -> dict:
-    """Test accuracy and probe numbers into the row; predictions when due. Returns the accuracies
-    recorded with predictions ({} when none were due)."""
+    """Test accuracy, test loss and probe numbers into the row and to the loggers; predictions when
+    due. Returns the accuracies recorded with predictions ({} when none were due)."""
     test_logits = predict(s.model, s.pipeline, s.data.test)
     row["test_acc"] = accuracy(test_logits, s.data.test.label)
+    row["test_loss"] = cross_entropy(test_logits, s.data.test.label)
+    probed = {}
     for probe in s.probes.values():
-        row.update(probe.epoch_metrics(s.model))
+        probed.update(probe.epoch_metrics(s.model))
+    row.update(probed)
+    s.log_scalars({"accuracy/test": row["test_acc"], "loss/test": row["test_loss"],
+                   **{f"probe/{k}": v for k, v in probed.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}})
     recorded = {}
     if s.epoch % s.cfg.record.predictions_every_epochs == 0 or s.epoch == s.total_epochs:
         recorded = record_predictions(s, run, test_logits)
@@ -394,34 +486,48 @@ def run_info(s: Session, teacher: TeacherIdentity | None) -> RunInfo:
 
 def train(cfg: ResolvedConfig, run: RunDir, *, given: Given = Given(), teacher_run: RunDir | None = None,
           teacher: TeacherIdentity | None = None, progress: bool = True, hooks: Iterable[EpochHook] = (),
-          log: Callable[[str], None] = print) -> Summary:
-    """Train (or resume) the run described by `cfg` in `run`; returns the summary it writes.
-    `teacher` is the identity of `teacher_run` (kdlab.records.teacher_identity), recorded in run.json."""
+          log: Callable[[str], None] = print, out: OutDir) -> Summary:
+    """Train (or resume) the run described by `cfg` in `run`, a run of the output folder `out`;
+    returns the summary it writes. `teacher` is the identity of `teacher_run`
+    (kdlab.records.teacher_identity), recorded in run.json."""
     s = setup(cfg, given, teacher_run)
     writes = s.ranks.writes  # under torchrun only rank 0 records; the others train and read
     if writes:
         run.write_start(cfg, run_info(s, teacher))
     s.ranks.wait()  # the others read run.json once rank 0 has written it
+    if cfg.record.loggers:  # every rank: a window's read sums over ranks
+        s.window = Window(s.device)
     resume(s, run, log)
     last_step = s.total_steps
     if cfg.loss.switch is not None and cfg.loss.switch.at_step >= last_step:
         log(f"warning: loss.switch.at_step {cfg.loss.switch.at_step} is at or past the run's last step "
             f"({last_step}); the switch never happens")
+
+    def start_loggers() -> None:  # rank 0 alone; a logger that cannot start stops every rank with its error
+        s.loggers = build_loggers(cfg.record.logger_entries(), config=cfg, run=run,
+                                  out=out, start_step=s.step, log=log)
+
+    s.ranks.on_writer(start_loggers)
     bar = Progress(cfg.name, total=s.total_steps, done=s.step, enabled=progress and writes)
-    events = EventWriter(run.tb, s.step, cfg.record.tensorboard and writes, log)
     last_acc: dict = {}
-    try:  # a Ctrl-C must still stop the live progress display
+    finished = False
+    try:  # a Ctrl-C must still stop the live progress display and close the loggers
+        if s.step == 0:  # once: a resumed run logged them when it started
+            params = hyperparameters(cfg.model_dump(mode="json"))
+            for logger in s.loggers:
+                logger.hparams(params)
         while s.epoch < s.total_epochs:
             row = train_epoch(s, bar)
             if writes:
                 last_acc = evaluate_and_record(s, run, row)
-                events.add(row)
                 bar.set_postfix(test_acc=row["test_acc"])
             if s.epoch % cfg.record.checkpoint_every_epochs == 0 or s.epoch == s.total_epochs:
                 save_checkpoint(s, run)
             for hook in hooks:
                 hook(s.epoch, s.step)
+        finished = True
     finally:
         bar.close()
-        events.close()
+        for logger in s.loggers:
+            logger.close(finished)
     return s.ranks.from_writer(finish(s, run, last_acc) if writes else None)

@@ -54,7 +54,7 @@ def run_config(
             log(f"reusing finished run {run.root} (same config and code)")
             return run, ranks.on_writer(run.summary)
         summary = train(cfg, run, given=given, teacher_run=teacher_run, teacher=identity, progress=progress,
-                        hooks=hooks, log=log)
+                        hooks=hooks, log=log, out=folder)
     log(f"trained {run.root} (test acc {100 * summary.test_acc:.2f}%)")
     return run, summary
 
