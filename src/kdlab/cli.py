@@ -47,12 +47,15 @@ def cmd_demo(args) -> int:
 
 def cmd_analyze(args) -> int:
     from .analysis import write_analysis
+    from .plotting import FigureFormat
 
-    written = write_analysis(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures)
+    written = write_analysis(Path(args.teacher), Path(args.student), args.step, args.out, not args.no_figures,
+                             figure_format=FigureFormat(args.format.lower(), args.dpi), per_sample=args.per_sample,
+                             per_sample_evolution=args.per_sample_evolution)
     if args.json:
         _print_json(written.to_json())
         return 0
-    _show(written.tables(), [f"report: {written.report}", *(f"figure: {p}" for p in written.figures)])
+    _show(written.tables(), written.lines())
     return 0
 
 
@@ -207,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default=None, help="folder for figures and deviations.json (default: <student>/figures)")
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--no-figures", action="store_true")
+    # Checked by kdlab.plotting.FigureFormat, the one list of formats (importing it here would load
+    # matplotlib for every command)
+    a.add_argument("--format", default="png", help="the figures' file format: png (default), or pdf or svg (vector)")
+    a.add_argument("--dpi", type=int, default=120,
+                   help="resolution of png figures and of the rasterised dense layers in pdf/svg (default 120)")
+    a.add_argument("--per-sample", default=None, metavar="FILE",
+                   help="write one row per sample of the pair at the analysed step: a .csv or .parquet file")
+    a.add_argument("--per-sample-evolution", default=None, metavar="FILE",
+                   help="write one row per training sample and recorded student step: a .csv or .parquet file")
     a.set_defaults(fn=cmd_analyze)
 
     rp = sub.add_parser("reproduce", help="run a plan of named runs in dependency order (reusing finished ones), then its reports")

@@ -2,7 +2,9 @@
 
 - matplotlib without a display (figures are files);
 - a colour-blind-safe palette (Okabe & Ito, 2008) as the colour cycle, with named roles: `CLEAN`
-  and `NOISY` points of a deviation scatter, `TEACHER` and `STUDENT` curves;
+  and `NOISY` points of a deviation scatter, `TEACHER` and `STUDENT` curves, `REFERENCE` lines
+  (X = Y, a baseline's level); `series_color(i)` for the i-th of several series; `SEQUENTIAL`, the
+  colour map of densities and of values on a scale;
 - `save_figure(fig, path)`: the format from the path's suffix (png, pdf or svg), written atomically;
   `FigureFormat` carries a user's choice (`--format`, `--dpi`) to the code that names the files.
 """
@@ -21,13 +23,14 @@ from cycler import cycler  # noqa: E402
 from .errors import ConfigError  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
-__all__ = ["CLEAN", "FORMATS", "FigureFormat", "NOISY", "PALETTE", "STUDENT", "TEACHER", "figure_grid", "plain", "plt",
-           "save_figure"]
+__all__ = ["CLEAN", "FORMATS", "FigureFormat", "NOISY", "PALETTE", "REFERENCE", "SEQUENTIAL", "STUDENT", "TEACHER",
+           "figure_grid", "plain", "plt", "save_figure", "series_color"]
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies, and in greyscale by lightness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 CLEAN, NOISY = "#0072B2", "#D55E00"  # blue and vermillion
 TEACHER, STUDENT = "#0072B2", "#E69F00"  # blue and orange
+REFERENCE = "#000000"  # black: the palette's last colour, kept for reference lines
 SEQUENTIAL = "cividis"  # for densities: perceptually uniform and colour-blind-safe
 FORMATS = ("png", "pdf", "svg")
 
@@ -58,6 +61,12 @@ class FigureFormat:
         return Path(folder) / f"{stem}.{self.format}"
 
 
+def series_color(i: int) -> str:
+    """The colour of the i-th of several series (temperatures, runs): the palette in order, without
+    its black, which `REFERENCE` lines keep."""
+    return PALETTE[i % (len(PALETTE) - 1)]
+
+
 def plain(text: str) -> str:
     """Text shown as written: names of runs and files may hold '$', which matplotlib reads as math."""
     return str(text).replace("$", r"\$")
@@ -84,4 +93,9 @@ def figure_grid(n: int, cols: int = 4, size: float = 3.2, share: bool = False):
                              sharex=share, sharey=share)
     for ax in axes.flat[n:]:
         ax.axis("off")
+    if share and n % cols:
+        # Shared axes show x tick labels on the bottom row only; above a switched-off panel that
+        # would leave a column without any, so the panel there keeps its own.
+        for ax in axes[-2, n % cols:] if rows > 1 else ():
+            ax.xaxis.set_tick_params(labelbottom=True)
     return fig, list(axes.flat)

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import RunError
+from ..errors import ConfigError, KdlabError, RunError
 from ..records import RunDir, load_predictions
 from ..records.predictions import SPLITS
 from ..tables import Table
@@ -34,6 +34,19 @@ def pair_deviations(teacher: dict, student: dict, what: str, label_source: str) 
     return replace(d, trained_label=student["label"][is_], orig_label=student["orig_label"][is_])
 
 
+LABEL_SOURCES = {"orig_label": "the original labels", "label": "the labels trained on"}
+
+
+def run_label(root: str | Path) -> str:
+    """A run as figures name it: its name and model from its stored config, "student_kd (resnet20)";
+    the folder's name where the config cannot be read (the predictions alone still make an analysis)."""
+    try:
+        cfg = RunDir(root).config()
+    except KdlabError:
+        return Path(root).name
+    return f"{cfg.name} ({cfg.model.name})"
+
+
 @dataclass
 class RunAnalysis:
     teacher: Path
@@ -43,6 +56,19 @@ class RunAnalysis:
     label_source: str
     splits: dict[str, Deviations]
     evolution: list[tuple[int, Deviations]] = field(default_factory=list)  # (student step, train split)
+
+    @cached_property
+    def teacher_label(self) -> str:
+        return run_label(self.teacher)
+
+    @cached_property
+    def student_label(self) -> str:
+        return run_label(self.student)
+
+    @property
+    def pair_title(self) -> str:
+        """The pair as a figure's title: 'student_kd (resnet20) against teacher (resnet20), student step 440'."""
+        return f"{self.student_label} against {self.teacher_label}, student step {self.student_step}"
 
     def to_json(self) -> dict:
         return dict(self._summary)
@@ -98,6 +124,8 @@ def analyze_runs(
     `label_source` is the class y* of the ground-truth variant and of correctness: the original,
     pre-noise label by default, or the (possibly noisy) label the runs trained on.
     """
+    if label_source not in LABEL_SOURCES:
+        raise ConfigError(f"label_source must be one of {', '.join(LABEL_SOURCES)}, got {label_source!r}")
     te = load_predictions(teacher)
     st = load_predictions(student, step)
     splits = {s: pair_deviations(te.splits[s], st.splits[s], s, label_source) for s in SPLITS}

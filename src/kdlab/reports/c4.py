@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import RunError
-from ..plotting import figure_grid, save_figure
+from ..plotting import STUDENT, TEACHER, figure_grid, save_figure
 from ..records import RunDir
 from .base import REPORTS, Report, Table, runs_named
 
@@ -100,7 +100,7 @@ def c4_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
     fig, axes = figure_grid(n, cols=5, size=2.6)
     for ax, row in zip(axes, data["pairs"]):
         i, j = row["top"], row["bottom"]
-        for role, color in (("teacher", "tab:blue"), ("student", "tab:orange")):
+        for role, color in (("teacher", TEACHER), ("student", STUDENT)):
             t = traj[role]
             ax.plot(t[:, i], t[:, j], color=color, lw=1, label=role)
             ax.plot(t[-1, i], t[-1, j], "*", color=color, ms=10)

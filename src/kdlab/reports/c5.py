@@ -8,7 +8,7 @@ import numpy as np
 
 from ..analysis import analyze_runs
 from ..analysis.figures import plot_main
-from ..plotting import plt, save_figure
+from ..plotting import STUDENT, TEACHER, plt, save_figure
 from ..records import RunDir
 from .base import REPORTS, Report, Table, runs_named
 
@@ -52,8 +52,8 @@ def c5_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
     figures = Path(out)
     k = result["num_classes"]
     fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-    ax.bar(np.arange(k) - 0.2, cos["teacher"], 0.4, label="teacher")
-    ax.bar(np.arange(k) + 0.2, cos["student"], 0.4, label="student (KD)")
+    ax.bar(np.arange(k) - 0.2, cos["teacher"], 0.4, color=TEACHER, label="teacher")
+    ax.bar(np.arange(k) + 0.2, cos["student"], 0.4, color=STUDENT, label="student (KD)")
     lo = float(min(cos["teacher"].min(), cos["student"].min()))
     ax.set_ylim(max(-1.0, lo - 0.05), 1.0)
     ax.set_xticks(range(k))

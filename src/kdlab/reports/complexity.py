@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..complexity.runs import complexity_report
 from ..errors import ConfigError
-from ..plotting import plt, save_figure
+from ..plotting import REFERENCE, TEACHER, plt, save_figure, series_color
 from ..records import RunDir
 from ..values import Positive
 from .base import REPORTS, Report, Table
@@ -28,14 +28,7 @@ def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = N
     student = runs.get("student")
     result = complexity_report(runs["teacher"].root, student_model, student.root if student else None, n=n,
                                temperatures=temperatures, center=center, term=term)
-    tables = []
-    for kname, k in result["kernels"].items():
-        temps = list(k["teacher"])
-        epochs = [r["epoch"] for r in k["teacher"][temps[0]]]
-        rows = [[f"teacher epoch {e}", *(f"{k['teacher'][t][i]['adjusted']:.4f}" for t in temps)] for i, e in enumerate(epochs)]
-        rows.append(["labels (one-hot)", *([f"{k['labels']['adjusted']:.4f}"] * len(temps))])
-        tables.append(Table(f"Adjusted supervision complexity, {result['student_model']} NTK at {kname}, "
-                            f"n = {result['n']} (jitter {k['jitter']:.2e})", ["targets", *(f"tau = {t}" for t in temps)], rows))
+    tables = [kernel_table(result, kname) for kname in result["kernels"]]
     figures = [_figure(result, Path(out) / "complexity.png")]
     if "over_training" in result:
         ot = result["over_training"]
@@ -47,11 +40,29 @@ def complexity(runs: dict[str, RunDir], out: Path, student_model: str | None = N
     return Report("complexity", tables=tables, figures=figures, data=result)
 
 
+def kernel_table(result: dict, kname: str) -> Table:
+    """Adjusted complexity of each teacher checkpoint's targets at each temperature, under the NTK
+    `kname` (init or trained), and of the labels: one value, under the first temperature only, since
+    one-hot labels have no temperature (the same number under every tau read as if it varied)."""
+    k = result["kernels"][kname]
+    temps = list(k["teacher"])
+    epochs = [r["epoch"] for r in k["teacher"][temps[0]]]
+    rows = [[f"teacher epoch {e}", *(f"{k['teacher'][t][i]['adjusted']:.4f}" for t in temps)] for i, e in enumerate(epochs)]
+    rows.append(["labels (one-hot, any tau)", f"{k['labels']['adjusted']:.4f}", *([""] * (len(temps) - 1))])
+    return Table(f"Adjusted supervision complexity, {result['student_model']} NTK at {kname}, n = {result['n']} "
+                 f"(jitter {k['jitter']:.2e}); the labels do not depend on tau: their one value is under the first",
+                 ["targets", *(f"tau = {t}" for t in temps)], rows)
+
+
 def _over_training_figure(result: dict, path: Path) -> Path:
     ot = result["over_training"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
-    for name, values in ot["curves"].items():
-        ax.plot(ot["student_epochs"], values, marker="o", ms=3, label=name)
+    # The labels are the reference the teachers are measured against; the offline teacher is the
+    # teacher of every other figure
+    colors = {"labels": REFERENCE, "offline teacher": TEACHER, "online teacher": series_color(2),
+              "random labels": series_color(4)}
+    for i, (name, values) in enumerate(ot["curves"].items()):
+        ax.plot(ot["student_epochs"], values, marker="o", ms=3, color=colors.get(name, series_color(i)), label=name)
     ax.set_xlabel("student epoch (its NTK at that checkpoint)")
     ax.set_ylabel("adjusted supervision complexity")
     ax.set_title(f"Supervision complexity over the student's training (P2), n = {result['n']}", fontsize=9)
@@ -65,12 +76,12 @@ def _figure(result: dict, path: Path) -> Path:
     for kname, k in result["kernels"].items():
         for i, (t, rows) in enumerate(k["teacher"].items()):
             axes[0].plot([r["epoch"] for r in rows], [r["adjusted"] for r in rows], styles[kname], marker="o", ms=3,
-                         color=f"C{i}", label=f"teacher, tau={t} ({kname} NTK)")
-        axes[0].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
+                         color=series_color(i), label=f"teacher, tau={t} ({kname} NTK)")
+        axes[0].axhline(k["labels"]["adjusted"], color=REFERENCE, ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
         temps = [float(t) for t in k["teacher"]]
         axes[1].plot(temps, [rows[-1]["adjusted"] for rows in k["teacher"].values()], styles[kname], marker="s",
-                     color="C0", label=f"last teacher checkpoint ({kname} NTK)")
-        axes[1].axhline(k["labels"]["adjusted"], color="k", ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
+                     color=TEACHER, label=f"last teacher checkpoint ({kname} NTK)")
+        axes[1].axhline(k["labels"]["adjusted"], color=REFERENCE, ls=styles[kname], lw=1, label=f"labels ({kname} NTK)")
     axes[0].set_xlabel("teacher epoch")
     axes[0].set_ylabel("adjusted supervision complexity")
     axes[0].set_title("Teacher targets over training", fontsize=9)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plotting import plt, save_figure
+from ..plotting import STUDENT, TEACHER, plt, save_figure
 from ..theory import eigenspace as es
 from .base import REPORTS, Report, Table
 
@@ -26,8 +26,8 @@ def eigenspace_report(runs: dict, out: Path, quick: bool = False) -> Report:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, a_star in zip(axes, (0.5, 0.9)):
         te, st = es.matched_alphas(lams, a_star)
-        ax.plot(np.arange(1, 51), te, "o-", ms=3, label="teacher (one-hot)")
-        ax.plot(np.arange(1, 51), st, "s-", ms=3, label="student (distilled)")
+        ax.plot(np.arange(1, 51), te, "o-", ms=3, color=TEACHER, label="teacher (one-hot)")
+        ax.plot(np.arange(1, 51), st, "s-", ms=3, color=STUDENT, label="student (distilled)")
         ax.set_title(rf"top direction fit to $\alpha^*$ = {a_star}; $\lambda_k = 1/k$", fontsize=9)
         ax.set_xlabel("eigendirection k")
         ax.set_ylabel(r"$\alpha_k$")

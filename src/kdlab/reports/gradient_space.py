@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plotting import plt, save_figure
+from ..plotting import SEQUENTIAL, plt, save_figure
 from ..theory import gradient_space as gs
 from .base import REPORTS, Report, Table
 
@@ -20,15 +20,17 @@ def gradient_space_report(runs: dict, out: Path, quick: bool = False) -> Report:
     rows = gs.sweep(alphas, alpha_tes, taus, dims, ms)
     example = gs.cosines(alpha=0.25, alpha_te=2.0, tau=4.0, dim=100, m=100)
 
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.6 * len(taus), 3.3), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(taus), figsize=(max(3.6 * len(taus), 5.5), 3.3), squeeze=False, layout="constrained")
     tables = []
     for ax, tau in zip(axes[0], taus):
         grid = np.array([[np.mean([r["holds_fraction"] for r in rows
                                    if r["tau"] == tau and r["alpha"] == a and r["alpha_te"] == at])
                           for a in alphas] for at in alpha_tes])
-        im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", origin="lower", aspect="auto")
+        # A colour-blind-safe sequential map (red-green is the pair most readers cannot tell apart);
+        # its low end is dark, so the numbers there are white
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap=SEQUENTIAL, origin="lower", aspect="auto")
         for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.5 else "black")
         ax.set_xticks(range(len(alphas)), [str(a) for a in alphas])
         ax.set_yticks(range(len(alpha_tes)), [str(a) for a in alpha_tes])
         ax.set_xlabel(r"student scale $\alpha$")
