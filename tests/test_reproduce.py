@@ -133,13 +133,14 @@ def test_report_html_holds_every_row(tmp_path, capsys):
     parser = Rows()
     parser.feed(Path(result["html"]).read_text())
     cells = [c for r in parser.rows for c in r]
-    assert "teacher / onehot / kd" in cells
+    t2 = next(t for t in result["tables"] if t["title"].startswith("Teachers and students (P1 Table 2)"))
+    assert [r[2] for r in t2["rows"]] == ["teacher", "onehot", "kd"]  # the pair's runs, one row each
     for name in ("to_kd", "to_onehot", "kd", "onehot"):
         assert name in cells
-    assert any(c.startswith("one-hot → KD at step 4") for c in cells)
+    assert "onehot → kd (T=4) over steps 4–6" in cells  # the switch as the run's objective recorded it
     assert parser.images and all(src.startswith("data:image/png;base64,") for src in parser.images)
     md = Path(result["markdown"]).read_text()
-    assert "| teacher / onehot / kd |" in md and "| to_kd |" in md
+    assert "| 1 | teacher | teacher |" in md and "| to_kd |" in md
     for f in result["figures"]:
         assert Path(f).is_file()
 

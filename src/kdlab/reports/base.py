@@ -6,6 +6,10 @@ figures into that folder and returns a `Report`: tables, figures and JSON-able d
 `make_report` then writes `<name>.json`, `<name>.md` and a self-contained `<name>.html` beside them.
 `kdlab report`, the reports a plan names and the theory commands all go through it.
 
+What only a browser can show (an interactive figure, folded configs) is a `Block`: its HTML goes into
+the page after the table it names, its `markdown` into the Markdown twin. HTML that several blocks
+share (their data, one script) is an asset, put once at the end of the page.
+
     from kdlab.reports import REPORTS, Report, Table
 
     @REPORTS.register("mine")
@@ -34,6 +38,16 @@ REPORTS = Registry("report", context=("runs", "out"), package="kdlab.reports")
 
 
 @dataclass
+class Block:
+    """A part of the page that is not a table. `html` is put into the HTML page as it is: whoever makes
+    a block escapes the text in it. `markdown` stands for it in the Markdown twin ('' for nothing)."""
+
+    html: str
+    markdown: str = ""
+    after: Table | None = None  # shown right after this table and its figures; None: after every table
+
+
+@dataclass
 class Report:
     name: str
     tables: list[Table] = field(default_factory=list)
@@ -42,6 +56,9 @@ class Report:
     note: str = ""  # one line under the title
     files: dict[str, Path] = field(default_factory=dict)  # html, markdown, json: set by make_report
     left_out: list[str] = field(default_factory=list)  # "run: why" for each run it could not read
+    blocks: list[Block] = field(default_factory=list)
+    # HTML put once at the end of the page, after every block: what blocks share (data, a script).
+    assets: list[str] = field(default_factory=list)
 
     def all_figures(self) -> list[Path]:
         """Every figure once: the tables' own, then the report's."""
@@ -94,29 +111,52 @@ def runs_of(base: str, runs: dict[str, RunDir]) -> list[RunDir]:
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
-.meta{color:#666;font-size:13px}"""
+.meta{color:#666;font-size:13px}details{margin:.3em 0}summary{cursor:pointer}
+pre{background:#f7f7f7;border:1px solid #ddd;padding:.6em;overflow-x:auto;font-size:12px}"""
+
+
+# A cell that is a number (or a mean ± std, or '-' for none)
+_NUMBER = re.compile(r"[-+]?[0-9][0-9,.]*%?( ± [0-9][0-9,.]*)?|-|")
+
+
+def _blocks_after(report: Report, table: Table | None) -> list[Block]:
+    """The blocks shown after `table` (None: after every table, with those naming no table of the report)."""
+    tables = {id(t) for t in report.tables}
+    if table is None:
+        return [b for b in report.blocks if b.after is None or id(b.after) not in tables]
+    return [b for b in report.blocks if b.after is table]
 
 
 def render_html(report: Report, meta: str) -> str:
-    """One self-contained page: tables, then every figure embedded as a data URI."""
+    """One self-contained page: tables with their figures (embedded as data URIs) and blocks, then the
+    report's own figures, the remaining blocks and the assets."""
     e = html.escape
+    # The empty icon keeps a browser from asking for /favicon.ico: the page makes no request at all.
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>kdlab {e(report.name)}</title>"
-             f"<style>{CSS}</style></head><body>", f"<h1>kdlab report: {e(report.name)}</h1>", f"<p class='meta'>{e(meta)}</p>"]
+             f"<link rel='icon' href='data:,'><style>{CSS}</style></head><body>",
+             f"<h1>kdlab report: {e(report.name)}</h1>", f"<p class='meta'>{e(meta)}</p>"]
     def img(f) -> str:
         data = base64.b64encode(Path(f).read_bytes()).decode()
         return f"<img alt='{e(Path(f).stem)}' src='data:image/png;base64,{data}'>"
 
-    for t in report.tables:
+    for k, t in enumerate(report.tables):
         parts.append(f"<h2>{e(t.title)}</h2>")
         if t.rows:
-            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in t.columns) + "</tr>")
+            # Columns of numbers are right-aligned (the default); columns of words read from the left.
+            words = [i + 1 for i in range(len(t.columns)) if not all(_NUMBER.fullmatch(str(r[i])) for r in t.rows if i < len(r))]
+            if words:
+                parts.append("<style>" + ",".join(f".table-{k} td:nth-child({i})" for i in words) + "{text-align:left}</style>")
+            parts.append(f"<table class='table-{k}'><tr>" + "".join(f"<th>{e(c)}</th>" for c in t.columns) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in t.rows]
             parts.append("</table>")
-        else:
+        elif t.columns:  # a table without columns is a heading for its figures and blocks
             parts.append("<p>No runs of this kind were found.</p>")
         parts += [img(f) for f in t.figures]
+        parts += [b.html for b in _blocks_after(report, t)]
     own = {Path(f) for t in report.tables for f in t.figures}
     parts += [img(f) for f in report.figures if Path(f) not in own]
+    parts += [b.html for b in _blocks_after(report, None)]
+    parts += list(dict.fromkeys(report.assets))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -142,11 +182,13 @@ def render_markdown(report: Report, meta: str, out: Path) -> str:
             lines.append("| " + " | ".join(md(c) for c in t.columns) + " |")
             lines.append("|" + "---|" * len(t.columns))
             lines += ["| " + " | ".join(md(v) for v in row) + " |" for row in t.rows]
-        else:
-            lines.append("No runs of this kind were found.")
-        lines.append("")
+            lines.append("")
+        elif t.columns:
+            lines += ["No runs of this kind were found.", ""]
         lines += [link(f) for f in t.figures] + ([""] if t.figures else [])
+        lines += [line for b in _blocks_after(report, t) if b.markdown for line in (b.markdown, "")]
     own = {Path(f) for t in report.tables for f in t.figures}
     lines += [link(f) for f in report.figures if Path(f) not in own]
+    lines += [line for b in _blocks_after(report, None) if b.markdown for line in ("", b.markdown)]
     return "\n".join(lines) + "\n"
 

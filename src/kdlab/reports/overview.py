@@ -1,31 +1,50 @@
 """`overview` (what `kdlab report DIR` makes) over every finished run it is given.
 
-- Table 2: each offline KD student with its teacher and the one-hot student of its architecture
-  (P1's convention: in self-distillation without a separate one-hot run, that is the teacher).
+- Table 2 (P1), one table per data setting: each distilled student with its teacher and the one-hot
+  student of its architecture (P1's convention: in self-distillation without a separate one-hot run,
+  that is the teacher). Each run's model is described from its stored config (name, options,
+  parameters), its loss from the objective it recorded (terms, weights, temperatures, the switch),
+  and train accuracy is named against which labels it is measured.
+- Seed spread: runs whose stored configs are equal apart from `name` and `seed` (and, for students,
+  that learnt from the same teacher run), as a plan's `seeds:` makes them: mean ± sample standard
+  deviation (ddof = 1) over the seeds.
 - Loss switching (P1 §3.2, Fig 4, 14-16): runs with a switch, grouped by data, model and teacher;
   final test accuracy against the switch step, and test-accuracy trajectories.
-- Deviations (P1 §3.1): the scatter and evolution figures of every Table 2 pair.
+- Each pair (P1 §3.1): deviations on the train and the test split, the scatter and evolution
+  figures, training curves, and in the HTML page an interactive scatter of every sample.
+- Every finished run, the runs left out (with why), and the resolved configs (folded, in the HTML).
 
 Everything comes from what the runs recorded: a student's teacher is the run directory its run.json
 names (resolved when it started), and whether a run distilled is recorded there too. The one-hot
 student of a pair is a run without a teacher on the same data with the same model section. Nothing
-is rebuilt, so runs of models, data or loss terms given as objects are reported like any other.
+is rebuilt, so runs of models, data or loss terms given as objects are reported like any other (only
+the interactive scatter's thumbnails need the data, and say so where it cannot be loaded).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from ..analysis import analyze_runs
+import numpy as np
+
+from ..analysis import RunAnalysis, analyze_runs, per_sample_frame
 from ..analysis.figures import plot_evolution, plot_main
 from ..config import RunConfig
 from ..errors import KdlabError
-from ..plotting import plain, plt, save_figure
+from ..losses.weighting import TermFacts, Weighting
+from ..plotting import PALETTE, STUDENT, TEACHER, plain, plt, save_figure
 from ..records import RunDir, RunInfo, Summary
-from .base import REPORTS, Report, Table
+from .base import REPORTS, Block, Report, Table, md
+from .interactive import SCATTER_ASSET, InputStore, scatter_html
+
+ONEHOT_COLOUR = PALETTE[2]  # green: the one-hot student's curves, beside TEACHER blue and STUDENT orange
 
 
 @dataclass
@@ -40,11 +59,24 @@ class Found:
     def distilled(self) -> bool:
         return self.info.distilled
 
+    @property
+    def noisy(self) -> bool:
+        return bool(self.cfg.data.label_noise)
+
     def data_key(self) -> str:
         return json.dumps(self.cfg.data.model_dump(mode="json"), sort_keys=True)
 
     def model_key(self) -> str:
         return json.dumps(self.cfg.model.model_dump(mode="json"), sort_keys=True)
+
+    def seed_key(self) -> str:
+        """The stored config apart from `name` and `seed`, its teacher as the run it resolved to: runs
+        with the same key differ only by seed."""
+        cfg = self.cfg.model_dump(mode="json")
+        cfg.pop("name"), cfg.pop("seed")
+        if cfg.get("teacher"):
+            cfg["teacher"]["run"] = self.info.teacher_run
+        return json.dumps(cfg, sort_keys=True)
 
 
 def read_runs(runs: dict[str, RunDir]) -> tuple[list[Found], list[str]]:
@@ -69,6 +101,119 @@ def teacher_of(st: Found, runs: list[Found]) -> Found | None:
     return next((r for r in runs if r.run.root.resolve() == Path(started)), None)
 
 
+# --- what a run is, in words ---------------------------------------------------------------------
+
+def _option(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_option(v) for v in value) + "]"
+    if isinstance(value, str) and ("/" in value or os.sep in value):
+        return Path(value).name or value  # a path: its last part says enough
+    return str(value)
+
+
+def _options(options: dict[str, Any]) -> list[str]:
+    return [f"{k} {_option(v)}" for k, v in options.items() if v is not None]
+
+
+def parameter_count(n: int) -> str:
+    """About three significant digits: 610, 2.4k, 272k, 11.17M params."""
+    if n < 1000:
+        return f"{n} params"
+    if n < 1e6:
+        return f"{n / 1e3:.1f}k params" if n < 1e5 else f"{n / 1e3:.0f}k params"
+    return f"{n / 1e6:.2f}M params"
+
+
+def describe_model(r: Found) -> str:
+    """The model from the stored config: its name (a preset's name is the preset), its options and
+    parameter count, e.g. "mlp (hidden [32]; 2.4k params)"."""
+    m = r.cfg.model
+    details = ["given as an object"] if m.object is not None else _options(m.options)
+    count = r.info.num_parameters or r.summary.num_parameters
+    inside = "; ".join(p for p in (", ".join(details), parameter_count(count) if count else "") if p)
+    return f"{m.name} ({inside})" if inside else m.name
+
+
+def describe_data(cfg: RunConfig) -> str:
+    """e.g. "digits (128 train samples, 20% label noise)"."""
+    d = cfg.data
+    details = ["given as an object"] if d.object is not None else _options(d.options)
+    if d.train_size is not None:
+        details.append(f"{d.train_size:,} train samples")
+    if d.label_noise:
+        details.append(f"{100 * d.label_noise:g}% label noise")
+    if d.augment != "auto":
+        details.append(f"augment {d.augment}")
+    return f"{d.name} ({', '.join(details)})" if details else d.name
+
+
+def _term(name: str, t: TermFacts, weight: float | None) -> str:
+    details = ([t.kind] if t.kind != name else []) + ([f"T={t.temperature:g}"] if t.temperature is not None else [])
+    shown = f"{name} ({', '.join(details)})" if details else name
+    return shown if weight is None or weight == 1 else f"{weight:g} {shown}"
+
+
+def describe_loss(r: Found) -> str:
+    """The run's loss from the objective it recorded (kdlab.losses.weighting)."""
+    if r.info.objective is None:  # records of kdlab versions before the objective was recorded
+        return "distillation" if r.distilled else "one-hot"
+    return describe_objective(r.info.objective)
+
+
+def describe_objective(obj: Weighting) -> str:
+    """The terms that weigh at the start, with their weights (1 unwritten), kinds where the name is
+    another and temperatures, then the switch: e.g. "0.5 kd (T=4) + 0.5 hint",
+    "onehot → kd (T=4) at step 110", "kd (T=4) → onehot over steps 100–200"."""
+    text = " + ".join(_term(n, t, t.weight) for n, t in obj.terms.items() if t.weight > 0)
+    s = obj.switch
+    if s is not None:
+        when = f"at step {s.at_step}" if s.window == 0 else f"over steps {s.at_step}–{s.at_step + s.window}"
+        text = f"{text} → {_term(s.to, obj.terms[s.to], None)} {when}"
+    return text
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def train_columns(runs: list[Found]) -> list[str]:
+    """Train accuracy named by the labels it is measured against: the noisy ones trained on and the
+    original ones where noise was injected, plain "train %" where it was not (both where it varies)."""
+    noisy = {r.noisy for r in runs}
+    if noisy == {False} or not noisy:
+        return ["train %"]
+    if noisy == {True}:
+        return ["train % (noisy labels)", "train % (original labels)"]
+    return ["train % (labels trained on)", "train % (original labels)"]
+
+
+def train_values(r: Found | None, columns: list[str]) -> list[float | None]:
+    if r is None:
+        return [None] * len(columns)
+    if len(columns) == 1:
+        return [r.summary.train_acc]
+    return [r.summary.train_acc, r.summary.train_acc_orig_labels]
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and sample standard deviation (ddof = 1) of at least two values."""
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)), "values": [float(v) for v in a]}
+
+
+def _spread(values: list[float | None], scale: float = 100, digits: int = 2, sign: bool = False) -> str:
+    if any(v is None for v in values) or len(values) < 2:
+        return "-"
+    s = mean_std([scale * v for v in values])
+    return f"{s['mean']:{'+' if sign else ''}.{digits}f} ± {s['std']:.{digits}f}"
+
+
+# --- the groupings -------------------------------------------------------------------------------
+
 def table2(runs: list[Found]) -> list[dict]:
     rows = []
     for st in runs:
@@ -82,13 +227,34 @@ def table2(runs: list[Found]) -> list[dict]:
                   and r.data_key() == st.data_key() and r.model_key() == st.model_key()]
         oh, oh_label = (onehot[0], onehot[0].name) if onehot else (
             (te, f"{te.name} (teacher)") if te.model_key() == st.model_key() else (None, "-"))
-        data = c.data.name + (f", {int(100 * c.data.label_noise)}% noise" if c.data.label_noise else "")
-        rows.append({"dataset": data, "teacher_model": te.cfg.model.name, "student_model": c.model.name,
+        rows.append({"pair": len(rows) + 1, "dataset": describe_data(c), "teacher_model": te.cfg.model.name,
+                     "student_model": c.model.name, "teacher_description": describe_model(te),
+                     "student_description": describe_model(st), "loss": describe_loss(st),
                      "teacher": te.name, "onehot": oh_label, "kd": st.name,
                      "train": [te.summary.train_acc, oh.summary.train_acc if oh else None, st.summary.train_acc],
+                     "train_orig_labels": [te.summary.train_acc_orig_labels,
+                                           oh.summary.train_acc_orig_labels if oh else None,
+                                           st.summary.train_acc_orig_labels],
                      "test": [te.summary.test_acc, oh.summary.test_acc if oh else None, st.summary.test_acc],
-                     "_pair": (te, st)})
+                     "_runs": (te, oh, st)})
     return rows
+
+
+def seed_groups(runs: list[Found]) -> list[list[Found]]:
+    """Runs that differ only by seed (at least two distinct seeds), each group ordered by seed."""
+    groups: dict[str, list[Found]] = {}
+    for r in runs:
+        groups.setdefault(r.seed_key(), []).append(r)
+    return [sorted(g, key=lambda r: r.cfg.seed) for g in groups.values()
+            if len(g) > 1 and len({r.cfg.seed for r in g}) == len(g)]
+
+
+def group_name(group: list[Found]) -> str:
+    """"student_s{1,2,3}" for a plan's seed expansion, else the names."""
+    bases = {m.group(1) for r in group if (m := re.fullmatch(r"(.*)_s(\d+)", r.name)) and int(m.group(2)) == r.cfg.seed}
+    if len(bases) == 1 and all(re.fullmatch(r".*_s\d+", r.name) for r in group):
+        return f"{bases.pop()}_s{{{','.join(str(r.cfg.seed) for r in group)}}}"
+    return ", ".join(r.name for r in group)
 
 
 def switch_groups(runs: list[Found]) -> list[dict]:
@@ -98,7 +264,8 @@ def switch_groups(runs: list[Found]) -> list[dict]:
             continue
         te = teacher_of(r, runs)
         key = (r.data_key(), r.model_key(), te.name if te else str(r.info.teacher_run))
-        g = groups.setdefault(key, {"switch": [], "baselines": [], "model": r.cfg.model.name, "data": r.cfg.data.name})
+        g = groups.setdefault(key, {"switch": [], "baselines": [], "model": r.cfg.model.name, "data": r.cfg.data.name,
+                                    "model_description": describe_model(r), "data_description": describe_data(r.cfg)})
         g["switch"].append(r)
     for (data, model, teacher), g in groups.items():
         for r in runs:
@@ -110,20 +277,14 @@ def switch_groups(runs: list[Found]) -> list[dict]:
     return list(groups.values())
 
 
-def _weighted(r: Found) -> str:
-    """The terms that weigh at the first step, as the run's objective recorded them."""
-    return " + ".join(r.info.objective.weighted(0)) if r.info.objective is not None else "-"
-
-
-def _label(r: Found) -> str:
-    s = r.cfg.loss.switch
-    if s is not None:
-        return f"{_pretty(_weighted(r))} → {_pretty(s.to)} at step {s.at_step}"
-    return f"{'KD' if r.distilled else 'one-hot'}, {r.summary.steps} steps ({r.name})"
-
+# --- figures -------------------------------------------------------------------------------------
 
 def _pretty(terms: str) -> str:
     return terms.replace("onehot", "one-hot").replace("kd", "KD")
+
+
+def _label(r: Found) -> str:
+    return f"{describe_loss(r)} ({r.name})"
 
 
 def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
@@ -158,57 +319,221 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     return [first, save_figure(fig, out / f"switch_{tag}_trajectories.png")]
 
 
+def curves_figure(members: list[tuple[str, Found, str]], path: Path, title: str) -> Path:
+    """Test accuracy and training loss against step, one line per run (role, run, colour), from metrics.jsonl."""
+    metrics = [r.run.metrics() for _, r, _ in members]  # read first: a damaged file leaves no figure open
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    positive = True
+    for (role, r, colour), rows in zip(members, metrics):
+        label = plain(f"{role}: {r.name}")
+        pts = [(x["step"], 100 * x["test_acc"]) for x in rows if x.get("test_acc") is not None]
+        if pts:
+            acc.plot(*zip(*pts), "o-", ms=3, lw=1.3, color=colour, label=label)
+        pts = [(x["step"], x["train_loss"]) for x in rows if x.get("train_loss") is not None]
+        if pts:
+            loss.plot(*zip(*pts), "o-", ms=3, lw=1.3, color=colour, label=label)
+            positive &= all(v > 0 for _, v in pts)
+    acc.set(xlabel="step", ylabel="test accuracy %", title="test accuracy")
+    loss.set(xlabel="step", ylabel="training loss", title="training loss (each run's own objective)")
+    if positive and loss.lines:
+        loss.set_yscale("log")  # distillation terms scaled by T² and one-hot losses differ by orders
+    acc.legend(fontsize=7)
+    fig.suptitle(plain(title), fontsize=10)
+    return save_figure(fig, path)
+
+
 def _file_stem(name: str) -> str:
     """A run's name (a path relative to the report's folder) as one safe file-name part."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
 
 
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f}"
+# --- the report ----------------------------------------------------------------------------------
+
+def _table2_tables(t2: list[dict]) -> list[Table]:
+    """One table per data setting, a row per run of each pair."""
+    by_data: dict[str, list[dict]] = {}
+    for p in t2:
+        by_data.setdefault(p["_runs"][2].data_key(), []).append(p)
+    if not by_data:
+        return [Table("Teachers and students (P1 Table 2)", ["pair", "role", "run", "model", "loss", "train %", "test %"], [])]
+    tables = []
+    for pairs in by_data.values():
+        train_cols = train_columns([pairs[0]["_runs"][2]])
+        rows = []
+        for p in pairs:
+            te, oh, st = p["_runs"]
+            roles = [("teacher" + (" (also the one-hot student)" if oh is te else ""), te), *(
+                [] if oh is te else [("one-hot student", oh)]), ("distilled student", st)]
+            for role, r in roles:
+                if r is None:
+                    rows.append([str(p["pair"]), role, "none found", "-", "-", *["-"] * len(train_cols), "-"])
+                    continue
+                rows.append([str(p["pair"]), role, r.name, describe_model(r), describe_loss(r),
+                             *map(_pct, train_values(r, train_cols)), _pct(r.summary.test_acc)])
+        tables.append(Table(f"Teachers and students (P1 Table 2) on {pairs[0]['dataset']}",
+                            ["pair", "role", "run", "model", "loss", *train_cols, "test %"], rows))
+    return tables
+
+
+def _seed_table(groups: list[list[Found]], found: list[Found], deviations: dict[str, dict]) -> tuple[Table, list[dict]]:
+    members = [r for g in groups for r in g]
+    train_cols = train_columns(members)
+    with_dev = any(all(r.name in deviations for r in g) for g in groups)
+    with_data = len({g[0].data_key() for g in groups}) > 1  # one data setting: Table 2's titles name it
+    rows, data = [], []
+    for g in groups:
+        first = g[0]
+        te = teacher_of(first, found)
+        train = [train_values(r, train_cols) for r in g]
+        cells = [group_name(g), str(len(g)), ", ".join(str(r.cfg.seed) for r in g),
+                 *([describe_data(first.cfg)] if with_data else []), describe_model(first), describe_loss(first),
+                 te.name if te else (first.info.teacher_run or "-"),
+                 *(_spread([t[k] for t in train]) for k in range(len(train_cols))),
+                 _spread([r.summary.test_acc for r in g])]
+        entry = {"runs": [r.name for r in g], "n": len(g), "seeds": [r.cfg.seed for r in g],
+                 "test_acc": mean_std([r.summary.test_acc for r in g]),
+                 "train_acc": mean_std([r.summary.train_acc for r in g])}
+        if all(r.summary.train_acc_orig_labels is not None for r in g):
+            entry["train_acc_orig_labels"] = mean_std([r.summary.train_acc_orig_labels for r in g])
+        if with_dev:
+            for split in ("train", "test"):
+                values = [deviations[r.name][split]["mean_y_minus_x"] if r.name in deviations else None for r in g]
+                cells.append(_spread(values, scale=1, digits=3, sign=True))
+                if None not in values:
+                    entry[f"{split}_mean_y_minus_x"] = mean_std(values)
+        rows.append(cells)
+        data.append(entry)
+    columns = ["runs", "n", "seeds", *(["data"] if with_data else []), "model", "loss", "teacher", *train_cols, "test %",
+               *(["mean Y-X train", "mean Y-X test"] if with_dev else [])]
+    return Table("Seed spread: mean ± sample standard deviation (ddof = 1) over the seeds of runs that differ "
+                 "only by seed", columns, rows), data
+
+
+def _deviation_rows(a: RunAnalysis) -> tuple[list[list[str]], dict]:
+    rows, numbers = [], {}
+    for split, s in a.to_json()["splits"].items():
+        u = s["underfitting"]
+        numbers[split] = {k: u[k] for k in ("n", "mean_y_minus_x", "slope")} | {"hard": u["hard"]}
+        for group, g in [("all", u), ("clean labels", u.get("clean")), ("noisy labels", u.get("noisy"))]:
+            if not g or not g.get("n"):
+                continue
+            rows.append([split, group, str(g["n"]), f"{g['mean_y_minus_x']:+.3f}", f"{g['hard']['mean_y_minus_x']:+.3f}",
+                         f"{g['hard']['frac_y_below_x']:.2f}", f"{g['slope']:.3f}"])
+    return rows, numbers
+
+
+def _configs_block(found: list[Found], out: Path) -> Block:
+    e = html.escape
+    parts = ["<h2>Configs</h2>", "<p class='meta'>Each run's resolved config.yaml, as it was trained.</p>"]
+    links = []
+    for r in sorted(found, key=lambda r: r.name):
+        try:
+            text = r.run.config_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            text = f"(config.yaml cannot be read: {err.strerror})"
+        parts.append(f"<details><summary>{e(r.name)}: {e(describe_model(r))}; {e(describe_loss(r))}</summary>"
+                     f"<pre>{e(text)}</pre></details>")
+        rel = quote(Path(os.path.relpath(r.run.config_path, out)).as_posix())  # a run's name may hold <, > or spaces
+        links.append(f"- {md(r.name)}: [config.yaml]({rel})")
+    return Block("\n".join(parts), "\n".join(["## Configs", "", *links]))
 
 
 @REPORTS.register("overview")
 def overview(runs: dict[str, RunDir], out: Path) -> Report:
     found, skipped = read_runs(runs)
-    figures = Path(out) / "figures"
+    out = Path(out)
+    figures = out / "figures"
     t2 = table2(found)
     groups = switch_groups(found)
-    tables = [Table("Teachers and students (P1 Table 2)",
-                    ["dataset", "teacher", "student", "train % teacher", "train % one-hot", "train % KD",
-                     "test % teacher", "test % one-hot", "test % KD", "runs (teacher / one-hot / KD)"],
-                    [[r["dataset"], r["teacher_model"], r["student_model"], *map(_pct, r["train"]), *map(_pct, r["test"]),
-                      f"{r['teacher']} / {r['onehot']} / {r['kd']}"] for r in t2])]
-    for i, g in enumerate(groups):
-        rows = [[_label(r), _pct(r.summary.train_acc), _pct(r.summary.test_acc), r.name]
-                for r in [*g["baselines"], *g["switch"]]]
-        tables.append(Table(f"Loss switching: {g['model']} on {g['data']}", ["run", "train %", "test %", "name"], rows,
-                            _switch_figures(g, figures, str(i))))
-    for r in t2:
-        te, st = r["_pair"]
+    seeds = seed_groups(found)
+    tables = _table2_tables(t2)
+    blocks: list[Block] = []
+
+    # Deviations first: the seed spread reports them too.
+    analyses: dict[str, RunAnalysis] = {}
+    deviations: dict[str, dict] = {}
+    for p in t2:
+        te, _, st = p["_runs"]
         if not te.run.prediction_steps() or not st.run.prediction_steps():
             continue
         try:
-            a = analyze_runs(te.run.root, st.run.root)
+            analyses[st.name] = analyze_runs(te.run.root, st.run.root)
         except KdlabError as e:  # damaged predictions: the other pairs are still reported
             skipped.append(f"deviations of {st.name}: {e}")
-            continue
-        u = a.to_json()["splits"]["train"]["underfitting"]
-        row = ["train", str(u["n"]), f"{u['mean_y_minus_x']:+.3f}", f"{u['hard']['mean_y_minus_x']:+.3f}",
-               f"{u['hard']['frac_y_below_x']:.2f}", f"{u['slope']:.3f}"]
+
+    pair_tables, store, scatters = [], InputStore(), 0
+    for p in t2:
+        te, oh, st = p["_runs"]
         stem = _file_stem(st.name)
-        figs = [plot_main(a, figures / f"deviation_{stem}.png")]
-        if len(a.evolution) > 1:
-            figs.append(plot_evolution(a, figures / f"evolution_{stem}.png"))
-        tables.append(Table(f"Deviations: {st.name} against {te.name}",
-                            ["split", "n", "mean Y-X", "hard 20% Y-X", "hard Y<X", "slope"], [row], figs))
+        figs, rows = [], []
+        a = analyses.get(st.name)
+        if a is not None:
+            rows, deviations[st.name] = _deviation_rows(a)
+            figs.append(plot_main(a, figures / f"deviation_{stem}.png"))
+            if len(a.evolution) > 1:
+                figs.append(plot_evolution(a, figures / f"evolution_{stem}.png"))
+        separate = oh is not None and oh is not te  # a one-hot student apart from the teacher
+        members = [("teacher", te, TEACHER), *([("one-hot student", oh, ONEHOT_COLOUR)] if separate else []),
+                   ("distilled student", st, STUDENT)]
+        try:
+            figs.append(curves_figure(members, figures / f"curves_{stem}.png",
+                                      f"Pair {p['pair']}: training curves of {st.name} (student) and {te.name} (teacher)"))
+        except KdlabError as e:  # a damaged metrics.jsonl: the rest of the pair is still reported
+            skipped.append(f"training curves of {st.name}: {e}")
+        table = Table(f"Pair {p['pair']}: {st.name} (student) against {te.name} (teacher): deviations and training curves",
+                      ["split", "samples", "n", "mean Y-X", "hard 20% Y-X", "hard 20% Y<X", "slope"] if rows else [],
+                      rows, figs)
+        pair_tables.append(table)
+        if a is not None:
+            try:
+                frame = per_sample_frame(a)
+            except KdlabError as e:  # pandas is an extra: the page says what the scatter needs
+                blocks.append(Block(f"<p class='meta'>No interactive scatter: {html.escape(str(e))}</p>", after=table))
+                continue
+            scatters += 1
+            title = f"Every sample of pair {p['pair']}: {st.name} against {te.name}"
+            blocks.append(Block(scatter_html(frame, store, st.cfg.data, title), after=table,
+                                markdown="The interactive scatter of every sample of this pair is in the HTML page (overview.html)."))
+
+    seed_data = []
+    if seeds:
+        seed_table, seed_data = _seed_table(seeds, found, deviations)
+        tables.append(seed_table)
+    for i, g in enumerate(groups):
+        members = [*g["baselines"], *g["switch"]]
+        train_cols = train_columns(members)
+        rows = [[describe_loss(r), *map(_pct, train_values(r, train_cols)), _pct(r.summary.test_acc), r.name] for r in members]
+        tables.append(Table(f"Loss switching: {g['model_description']} on {g['data_description']}",
+                            ["loss", *train_cols, "test %", "run"], rows,
+                            _switch_figures(g, figures, str(i))))
+    tables += pair_tables
+    if found:
+        train_cols = train_columns(found)
+        data_settings = {describe_data(r.cfg) for r in found}
+        one_data = len(data_settings) == 1  # then the title names it, not every row
+        tables.append(Table("Every finished run" + (f", on {next(iter(data_settings))}" if one_data else ""),
+                            ["run", "seed", *([] if one_data else ["data"]), "model", "loss", "teacher", "steps",
+                             *train_cols, "test %", "train seconds"],
+                            [[r.name, str(r.cfg.seed), *([] if one_data else [describe_data(r.cfg)]), describe_model(r),
+                              describe_loss(r),
+                              (t.name if (t := teacher_of(r, found)) else r.info.teacher_run or "-"), str(r.summary.steps),
+                              *map(_pct, train_values(r, train_cols)), _pct(r.summary.test_acc),
+                              f"{r.summary.train_seconds:.1f}"] for r in sorted(found, key=lambda r: r.name)]))
     if skipped:
         tables.append(Table("Runs left out", ["run: why"], [[s] for s in skipped]))
+    if found:
+        blocks.append(_configs_block(found, out))
+    assets = [*store.assets(), SCATTER_ASSET] if scatters else []
+
     data = {"runs": len(found), "skipped": skipped,
-            "table2": [{k: v for k, v in r.items() if k != "_pair"} for r in t2],
-            "switch_groups": [{"model": g["model"], "data": g["data"], "runs": [r.name for r in g["switch"]]} for g in groups]}
-    note = f"{_count(len(found), 'finished run')}, {_count(len(t2), 'teacher/student pair')}, " \
-           f"{_count(len(groups), 'loss-switch group')}"
-    return Report("overview", tables=tables, data=data, note=note, left_out=skipped)
+            "table2": [{k: v for k, v in r.items() if k != "_runs"} for r in t2],
+            "deviations": deviations, "seed_groups": seed_data,
+            "switch_groups": [{"model": g["model"], "data": g["data"], "runs": [r.name for r in g["switch"]]} for g in groups],
+            "run_details": {r.name: {"model": describe_model(r), "data": describe_data(r.cfg), "loss": describe_loss(r),
+                                     "seed": r.cfg.seed} for r in found}}
+    note = (f"{_count(len(found), 'finished run')}, {_count(len(t2), 'teacher/student pair')}, "
+            f"{_count(len(seeds), 'group')} of runs that differ only by seed, {_count(len(groups), 'loss-switch group')}")
+    return Report("overview", tables=tables, data=data, note=note, left_out=skipped, blocks=blocks, assets=assets)
 
 
 def _count(n: int, noun: str) -> str:
