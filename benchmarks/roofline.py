@@ -19,11 +19,13 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
-def gemm_rate(size: int = 4096, repeats: int = 3, device: str = "cpu") -> float:
-    """FLOP/s of one size x size fp32 matmul, the best of `repeats`."""
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+def gemm_rate(size: int = 4096, repeats: int = 3, device: str = "cpu", dtype: torch.dtype = torch.float32,
+              inner: int = 1) -> float:
+    """FLOP/s of a size x size matmul in `dtype` (fp32 by default), the best of `repeats` timings of
+    `inner` back-to-back products (more than one on a GPU, where one takes less than a millisecond)."""
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    return 2 * size**3 / _best(lambda: (a @ b, sync()), repeats)
+    return inner * 2 * size**3 / _best(lambda: ([a @ b for _ in range(inner)], sync()), repeats)
 
 
 def copy_bandwidth(mib: int = 512, repeats: int = 3) -> float:

@@ -13,6 +13,7 @@ Run: .venv/bin/python benchmarks/text_step.py [--model roberta-tiny] [--steps 30
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -27,24 +28,36 @@ from train_step import time_session, time_steps  # the same timing loop (benchma
 
 DATA = {"name": "text-synthetic", "task": "nli", "train_samples": 4096, "test_samples": 64, "min_words": 8,
         "max_words": 48}
+OPTIONS = {"pretrained": False, "vocab_size": 2048}  # the models' options (random weights)
 
 
-def make_models(name, num_classes, input_shape, device):
+def make_models(name, num_classes, input_shape, device, options=None):
     torch.manual_seed(0)
-    options = {"pretrained": False, "vocab_size": 2048}
+    options = OPTIONS if options is None else options
     return (build_model(name, num_classes, input_shape, options).to(device),
             build_model(name, num_classes, input_shape, options).to(device))
 
 
-def bench_ours(name, batch, steps, warmup, device) -> float:
-    ds = load_dataset("text-synthetic", options={k: v for k, v in DATA.items() if k != "name"})
-    student, teacher = make_models(name, ds.num_classes, ds.input_shape, device)
-    given = Given(model=student, teacher=teacher)
-    cfg = resolve({"data": DATA, "train": {"batch_size": batch, "optimizer": "adamw", "lr": 1e-5, "device": device.type,
-                                           "precision": "fp32"},
+def _load(data):
+    return load_dataset(data["name"], options={k: v for k, v in data.items() if k != "name"})
+
+
+def text_session(name, batch, device, precision="fp32", data=DATA, options=None, teacher="cached"):
+    """kdlab's own loop parts (kdlab.train.loop.setup) for the text KD step: `data` (a data config),
+    student and teacher of model `name` with `options` (default OPTIONS) given. teacher: "cached"
+    (kdlab's way without augmentation: its logits computed once, Session.teacher_logits) or "every step"."""
+    ds = _load(data)
+    student, teacher_model = make_models(name, ds.num_classes, ds.input_shape, device, options)
+    teacher_model.deterministic = teacher != "every step"  # False: no cached logits, the teacher runs every step
+    given = Given(model=student, teacher=teacher_model)
+    cfg = resolve({"data": data, "train": {"batch_size": batch, "optimizer": "adamw", "lr": 1e-5, "device": device.type,
+                                           "precision": precision},
                    "loss": {"terms": {"kd": {"weight": 1.0, "temperature": 2.0}}}}, given=given)
-    session = setup(cfg, given)
-    return time_session(session, batch, steps, warmup, device)
+    return setup(cfg, given)
+
+
+def bench_ours(name, batch, steps, warmup, device) -> float:
+    return time_session(text_session(name, batch, device), batch, steps, warmup, device)
 
 
 class TokenLists(torch.utils.data.Dataset):
@@ -59,14 +72,17 @@ class TokenLists(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def bench_reference(name, batch, steps, warmup, device) -> float:
+def bench_reference(name, batch, steps, warmup, device, autocast: torch.dtype | None = None, data=DATA,
+                    options=None) -> float:
+    """The plain Hugging Face loop; `autocast`: the dtype its forward passes autocast to (None: fp32)."""
     from transformers import DataCollatorWithPadding
 
     from kdlab.data.text import train_tokenizer
 
-    ds = load_dataset("text-synthetic", options={k: v for k, v in DATA.items() if k != "name"})
-    student, teacher = make_models(name, ds.num_classes, ds.input_shape, device)
+    ds = _load(data)
+    student, teacher = make_models(name, ds.num_classes, ds.input_shape, device, options)
     teacher.eval()
+    precision = (lambda: torch.autocast(device.type, dtype=autocast)) if autocast is not None else nullcontext
     tok = train_tokenizer(["a b"], 300)  # the collator needs only its pad token (<pad> = 1, as the data's)
     loader = torch.utils.data.DataLoader(TokenLists(ds.train.inputs, ds.train.fields["attention_mask"], ds.train.label),
                                          batch_size=batch, shuffle=True, drop_last=True,
@@ -75,10 +91,11 @@ def bench_reference(name, batch, steps, warmup, device) -> float:
 
     def step(b):
         b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
-        with torch.no_grad():
-            t_logits = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        s_logits = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        loss = F.kl_div(F.log_softmax(s_logits / 2, 1), F.softmax(t_logits / 2, 1), reduction="batchmean") * 4
+        with precision():
+            with torch.no_grad():
+                t_logits = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+            s_logits = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+            loss = F.kl_div(F.log_softmax(s_logits / 2, 1), F.softmax(t_logits / 2, 1), reduction="batchmean") * 4
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

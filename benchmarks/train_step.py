@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from contextlib import nullcontext
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -51,43 +53,62 @@ def _config(batch, device, given: Given, precision="fp32", compile=False):
 AUGMENTED = [{"name": "crop_flip", "padding": 4}, {"name": "normalize", "mean": MEAN, "std": STD}]
 
 
+def kd_session(x, y, batch, device, precision="fp32", compile=False, teacher="every step", augment=True):
+    """kdlab's own loop parts (kdlab.train.loop.setup) for the KD step on uint8 images x, labels y:
+    the data, student and teacher given. teacher: "every step", "cached" (computed once per run:
+    Session.teacher_logits, without augmentation only) or "none" (a one-hot step)."""
+    student, teacher_model = make_models(device)
+    transforms = AUGMENTED if augment else AUGMENTED[1:]
+    data = from_tensors((x, y), (x[:1], y[:1]), name="bench", num_classes=100, transforms=transforms)
+    teacher_model.deterministic = teacher != "every step"  # False: no cached logits, the teacher runs every step
+    given = Given(model=student, data=data, teacher=None if teacher == "none" else teacher_model)
+    return setup(_config(batch, device, given, precision, compile), given)
+
+
+def step_flops(session) -> int:
+    """The FLOPs of one Session.train_step on a batch of epoch 0, as PyTorch's FLOP counter counts them."""
+    with FlopCounterMode(display=False) as counter:
+        session.train_step(next(iter(session.batches(0))), 1)
+    return counter.get_total_flops()
+
+
 def bench_ours(x, y, batch, steps, warmup, device, precision="fp32", compile=False, teacher="every step",
                augment=True) -> tuple[float, float]:
     """kdlab's own loop parts: Session.batches (on-device batched augmentation) and Session.train_step.
     Returns images/second and the FLOPs of one step."""
-    student, teacher_model = make_models(device)
-    transforms = AUGMENTED if augment else AUGMENTED[1:]
-    data = from_tensors((x, y), (x[:1], y[:1]), name="bench", transforms=transforms)
-    teacher_model.deterministic = teacher != "every step"  # False: no cached logits, the teacher runs every step
-    given = Given(model=student, data=data, teacher=None if teacher == "none" else teacher_model)
-    session = setup(_config(batch, device, given, precision, compile), given)
+    session = kd_session(x, y, batch, device, precision, compile, teacher, augment)
     rate = time_session(session, batch, steps, warmup, device)
-    with FlopCounterMode(display=False) as counter:
-        session.train_step(next(iter(session.batches(0))), 1)
-    return rate, counter.get_total_flops()
+    return rate, step_flops(session)
 
 
-def time_session(session, batch, steps, warmup, device) -> float:
+def time_session(session, batch, steps, warmup, device, check=nullcontext) -> float:
     """Samples/second of `steps` full batches of Session.batches + Session.train_step, after `warmup`
     (a short last batch is skipped, as the references' drop_last does)."""
     return time_steps(lambda epoch: (b for b in session.batches(epoch) if len(b["label"]) == batch),
-                      lambda b: session.train_step(b, 1), batch, steps, warmup, device)
+                      lambda b: session.train_step(b, 1), batch, steps, warmup, device, check)
 
 
-def time_steps(batches, step, batch, steps, warmup, device) -> float:
+def time_steps(batches, step, batch, steps, warmup, device, check=nullcontext) -> float:
     """Samples/second of `steps` calls of step(b), b from batches(epoch) epoch after epoch, after
-    `warmup` untimed calls. Every benchmark's loop, kdlab's and the references', is timed here."""
-    done, t0, epoch = 0, None, 0
+    `warmup` untimed calls. Every benchmark's loop, kdlab's and the references', is timed here.
+    `check()` is a context entered around the timed steps and their batches, not around the
+    synchronisations that time them (benchmarks/gpu.py: torch's CUDA sync-debug mode)."""
+    stream = _endless(batches)
+    for _ in range(warmup):
+        step(next(stream))
+    _sync(device)
+    t0 = time.perf_counter()
+    with check():
+        for _ in range(steps):
+            step(next(stream))
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def _endless(batches):
+    epoch = 0
     while True:
-        for b in batches(epoch):
-            if done == warmup:
-                _sync(device)
-                t0 = time.perf_counter()
-            step(b)
-            done += 1
-            if done == warmup + steps:
-                _sync(device)
-                return steps * batch / (time.perf_counter() - t0)
+        yield from batches(epoch)
         epoch += 1
 
 
@@ -110,25 +131,43 @@ class PerSampleCifar(torch.utils.data.Dataset):
         return (img - self.mean) / self.std, self.y[i]
 
 
-def bench_reference(x, y, batch, steps, warmup, device, workers) -> float:
-    student, teacher = make_models(device)
-    teacher.eval()
-    loader = torch.utils.data.DataLoader(PerSampleCifar(x, y), batch_size=batch, shuffle=True, drop_last=True,
-                                         num_workers=workers, persistent_workers=workers > 0)
-    opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+class ReferenceKD:
+    """The references' KD step, written plainly: the same models, pure KD at T = 4, SGD-Nesterov.
+    step(inputs) takes a batch already on the device; the teacher runs on it unless its logits are
+    given. Options for a careful GPU user: channels_last models, bf16 autocast, torch.compile."""
+
     T = 4.0
 
-    def step(b):
-        xb = b[0].to(device)
-        with torch.no_grad():
-            t_logits = teacher(xb)
-        s_logits = student(xb)
-        loss = F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean") * T * T
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    def __init__(self, device, autocast: torch.dtype | None = None, channels_last=False, compile=False):
+        student, teacher = make_models(device)
+        teacher.eval()
+        if channels_last:
+            student, teacher = (m.to(memory_format=torch.channels_last) for m in (student, teacher))
+        self.student, self.teacher = (torch.compile(student), torch.compile(teacher)) if compile else (student, teacher)
+        self.precision = partial(torch.autocast, device.type, dtype=autocast) if autocast is not None else nullcontext
+        self.opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
-    return time_steps(lambda epoch: loader, step, batch, steps, warmup, device)
+    def teacher_logits(self, xb):
+        with self.precision(), torch.no_grad():
+            return self.teacher(xb)
+
+    def step(self, xb, t_logits=None):
+        T = self.T
+        with self.precision():
+            if t_logits is None:
+                t_logits = self.teacher_logits(xb)
+            s_logits = self.student(xb)
+            loss = F.kl_div(F.log_softmax(s_logits / T, 1), F.softmax(t_logits / T, 1), reduction="batchmean") * T * T
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
+def bench_reference(x, y, batch, steps, warmup, device, workers) -> float:
+    kd = ReferenceKD(device)
+    loader = torch.utils.data.DataLoader(PerSampleCifar(x, y), batch_size=batch, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    return time_steps(lambda epoch: loader, lambda b: kd.step(b[0].to(device)), batch, steps, warmup, device)
 
 
 def _sync(device):

@@ -68,7 +68,7 @@ class Chunk:
         self.layers = layers
         self.inputs: dict[nn.Module, torch.Tensor] = {}
         self.sink = None
-        self.buffer = torch.empty(0, dtype=x.dtype)
+        self.buffer = torch.empty(0, dtype=x.dtype, device=x.device)
         self.x = x.detach().clone().requires_grad_(True)  # the graph runs through inputs, not weights
         calls: dict[nn.Module, int] = {}
 
@@ -100,7 +100,7 @@ class Chunk:
     def _weight_buffer(self, shape: tuple[int, ...]) -> torch.Tensor:
         size = math.prod(shape)
         if self.buffer.numel() < size:
-            self.buffer = torch.empty(size, dtype=self.buffer.dtype)
+            self.buffer = torch.empty(size, dtype=self.buffer.dtype, device=self.buffer.device)
         return self.buffer[:size].view(shape)
 
     def _per_sample_grads(self, m: nn.Module, g: torch.Tensor) -> list[torch.Tensor]:
@@ -192,7 +192,8 @@ def layerwise_ntk(model: nn.Module, layers: Layers, x: torch.Tensor, mode: str, 
             row = Chunk(model, layers, x[si : si + chunk])
             num_classes = row.logits.shape[1]
             if out is None:
-                out = torch.zeros((n, n) if mode == "trace" else (num_classes, n, n), dtype=torch.float64)
+                shape = (n, n) if mode == "trace" else (num_classes, n, n)
+                out = torch.zeros(shape, dtype=torch.float64, device=x.device)
             for sj in starts[i:]:
                 col = row if sj == si else Chunk(model, layers, x[sj : sj + chunk])
                 a, b = slice(si, si + len(row.x)), slice(sj, sj + len(col.x))

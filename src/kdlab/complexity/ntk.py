@@ -111,7 +111,7 @@ def _vmap_ntk(model, x, mode, chunk, jacobian_budget, images) -> torch.Tensor:
     if n * per_sample <= jacobian_budget:  # everything fits: each chunk's Jacobian computed once
         cache = {s: jacobian(x[s : s + chunk]) for s in starts}
     get = lambda s: cache[s] if s in cache else jacobian(x[s : s + chunk])  # noqa: E731
-    out = torch.zeros((n, n) if mode == "trace" else (k, n, n), dtype=torch.float64)
+    out = torch.zeros((n, n) if mode == "trace" else (k, n, n), dtype=torch.float64, device=x.device)
     for i, si in enumerate(starts):
         ji = get(si)
         for sj in starts[i:]:

@@ -158,6 +158,15 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(xf.mean(dim=dims).tolist()), tuple(xf.std(dim=dims).clamp_min(1e-6).tolist())
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor (batch indices, random draws of the CPU generator) on `device`. To a GPU it
+    goes through pinned memory without blocking, so a training step never waits for the host; the
+    values are those of the CPU generator either way, so CPU results do not change."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def to_unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
