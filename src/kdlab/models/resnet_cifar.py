@@ -58,5 +58,5 @@ def _registered(depth: int):
     return build
 
 
-for _depth in (8, 20, 32, 44, 56, 110):
+for _depth in (8, 14, 20, 32, 44, 56, 110):
     MODELS.register(f"resnet{_depth}")(_registered(_depth))
