@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from .base import LOGGERS, Logger, Param
 
+_said_missing = False
+
 # The metrics the hparams dashboard shows beside each run's hyper-parameters (scalars of the same folder).
 HPARAM_METRICS = ("accuracy/test", "loss/test")
 
@@ -23,8 +25,11 @@ class TensorBoardLogger(Logger):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            log("note: the tensorboard logger is on but the tensorboard package is missing "
-                "(pip install kdlab[tensorboard]); no event files are written")
+            global _said_missing
+            if not _said_missing:  # once a process: a plan or the demo trains several runs
+                _said_missing = True
+                log("note: the tensorboard logger is on but the tensorboard package is missing "
+                    "(pip install kdlab[tensorboard]); no event files are written")
             return
         # purge_step drops the events written after the checkpoint a resume starts from (those at
         # start_step itself were written before it and stay)
