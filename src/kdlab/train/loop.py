@@ -33,6 +33,7 @@ from ..models import build_model, check_vocabulary, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import (OutDir, RunDir, RunInfo, Summary, TeacherIdentity, load_state, load_weights, save_state, save_weights,
                        write_predictions)
+from .allocator import keep_freed_memory
 from .optim import build_optimizer, lr_at
 from .parallel import Ranks
 from .progress import Progress
@@ -250,6 +251,8 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     ranks = Ranks.join(device.type)
     ranks.check(cfg.train.batch_size, bool(cfg.record.probes))
     device = ranks.device(device)
+    if device.type == "cpu":
+        keep_freed_memory()  # large activations reuse their pages instead of faulting in afresh each step
     ds = load_dataset_for(cfg.data, given=given.data)
     ds = ds.with_splits(train=ds.train.to(device), test=ds.test.to(device))
     pipeline = Pipeline(ds.transforms, device, ds.input_shape)
