@@ -90,3 +90,51 @@ def test_the_probe_asks_the_objective():
                    "loss": {"terms": {"dkd": {"weight": 1.0, "temperature": 1.0}, "kd": {"weight": 1.0}}}}, given=given)
     with pytest.raises(ConfigError, match="different temperatures"):
         setup(cfg, given)
+
+
+def test_a_terms_own_ramp_is_dkds_reference_warm_up():
+    """DKD's reference trains CE at weight 1 while DKD's weight ramps over its first 20 epochs:
+    min(epoch / 20, 1) with the 1-based epoch (mdistiller's DKD). A switch could not say this."""
+    cfg = resolve({"loss": {"terms": {"onehot": {"weight": 1.0},
+                                      "dkd": {"weight": 1.0, "schedule": {"kind": "ramp", "epochs": 20}}}}, **TEACHER})
+    w = cfg.weighting.model_copy(update={"steps_per_epoch": 10})
+    at_epoch = {e: w.weights((e - 1) * 10 + 3) for e in (1, 10, 20, 30)}  # a step inside each epoch
+    assert {e: v["onehot"] for e, v in at_epoch.items()} == {1: 1.0, 10: 1.0, 20: 1.0, 30: 1.0}
+    assert {e: v["dkd"] for e, v in at_epoch.items()} == pytest.approx({1: 0.05, 10: 0.5, 20: 1.0, 30: 1.0})
+    assert w.uses_teacher and w.needs_teacher(0)
+
+
+def test_step_and_step_ramp_schedules_and_a_switch_on_top():
+    cfg = resolve({"loss": {"terms": {"onehot": {"weight": 1.0, "schedule": {"kind": "step", "epochs": [2, 4], "factor": 0.5}},
+                                      "kd": {"weight": 2.0, "schedule": {"kind": "ramp", "steps": 4}}},
+                            "switch": {"to": "onehot", "at_step": 100, "window": 0}}, **TEACHER})
+    w = cfg.weighting.model_copy(update={"steps_per_epoch": 5})
+    assert [w.weights(s)["onehot"] for s in (0, 9, 10, 19, 20)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+    assert [w.weights(s)["kd"] for s in (0, 1, 3, 50)] == [0.5, 1.0, 2.0, 2.0]
+    assert w.weights(100) == {"onehot": 1.0, "kd": 0.0}  # the switch moves the scheduled weights to the target
+
+
+def test_a_schedule_is_checked_when_the_config_is_resolved():
+    with pytest.raises(ConfigError, match="a ramp gives its length in epochs or in steps"):
+        resolve({"loss": {"terms": {"onehot": {"schedule": {"kind": "ramp"}}}}})
+    with pytest.raises(ConfigError, match="loss.terms.onehot.schedule"):
+        resolve({"loss": {"terms": {"onehot": {"schedule": {"kind": "cosine", "epochs": 3}}}}})
+
+
+def test_symbolic_feature_names_resolve_against_the_models_paths():
+    from torch import nn
+
+    from kdlab.losses.base import resolve_paths
+
+    class Net(nn.Module):
+        feature_paths = {"stages": ["a", "b", "c"], "embedding": ["e"]}
+
+    net = Net()
+    assert resolve_paths(net, ("@stages",), "student") == ("a", "b", "c")
+    assert resolve_paths(net, ("@stages[-1]", "@embedding", "x.y"), "student") == ("c", "e", "x.y")
+    with pytest.raises(ConfigError, match=r"has no feature paths '@preact'; it has @stages, @embedding"):
+        resolve_paths(net, ("@preact",), "teacher")
+    with pytest.raises(ConfigError, match=r"'@stages\[3\]': the student has 3 '@stages' paths"):
+        resolve_paths(net, ("@stages[3]",), "student")
+    with pytest.raises(ConfigError, match="none: give module paths instead"):
+        resolve_paths(nn.Linear(2, 2), ("@stages",), "student")

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ..errors import ConfigError
 from ..io import read_yaml
-from ..losses.weighting import Switch
+from ..losses.weighting import Schedule, Switch
 from ..values import Count, NonNegative, Positive, Seed
 
 # A run's name is its folder under --out: one safe path component.
@@ -94,6 +94,9 @@ class TrainConfig(Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False  # torch.compile the student's and teacher's training forward passes
 
+    def steps_per_epoch(self, num_train: int) -> int:
+        return max(1, -(-num_train // self.batch_size))
+
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.steps if self.steps is not None else self.epochs * steps_per_epoch
 
@@ -110,6 +113,9 @@ class TermConfig(WithOptions):
 
     term: str | None = None  # the registered loss term; by default the entry's name
     weight: NonNegative = 1.0
+    # The weight's own schedule (kdlab.losses.weighting): {kind: ramp, epochs: 20} or {kind: step,
+    # epochs: [150, 180], factor: 0.1}; none keeps it constant (a switch still moves it).
+    schedule: Schedule | None = None
     object: str | None = None  # set by kdlab.fit for a term given as an object: its fingerprint
 
 

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from ..config import LossConfig
-from ..losses import LOSS_TERMS, FeatureTap, LossTerm, StepOutputs
+from ..losses import LOSS_TERMS, FeatureTap, LossTerm, StepOutputs, TermSetup
 from ..losses.weighting import Weighting
 from ..models import logits_of
 
 
 class Objective(nn.Module):
-    def __init__(self, cfg: LossConfig, given: Mapping[str, LossTerm] | None = None):
+    def __init__(self, cfg: LossConfig, given: Mapping[str, LossTerm] | None = None, steps_per_epoch: int | None = None):
         super().__init__()
         given = given or {}
         self.terms = nn.ModuleDict({
@@ -29,7 +29,8 @@ class Objective(nn.Module):
             for name, t in cfg.terms.items()
         })
         self.weighting = Weighting.of(self.terms, {n: cfg.term_type(n) for n in cfg.terms},
-                                      {n: t.weight for n, t in cfg.terms.items()}, cfg.switch)
+                                      {n: t.weight for n, t in cfg.terms.items()}, cfg.switch,
+                                      {n: t.schedule for n, t in cfg.terms.items()}, steps_per_epoch)
         self.taps: dict[str, FeatureTap] = {}
 
     def weights(self, step: int) -> dict[str, float]:
@@ -47,26 +48,29 @@ class Objective(nn.Module):
         """A term's temperature, or (no term) the run's distillation temperature: see Weighting.temperature."""
         return self.weighting.temperature(term)
 
-    def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor]) -> None:
-        """Hook the submodules the terms read, and let terms shape themselves on a sample batch."""
-        wanted = {"student": {p for t in self.terms.values() for p in t.student_features},
-                  "teacher": {p for t in self.terms.values() for p in t.teacher_features}}
-        if not wanted["student"] and not wanted["teacher"]:
-            return
+    def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor],
+               num_train: int, num_classes: int) -> None:
+        """Resolve the terms' feature names, hook the submodules they read, and let terms shape
+        themselves on a sample batch. A term that never weighs needs no teacher, no shaping."""
+        active = {name: term for name, term in self.terms.items() if self.weighting.weighs_ever(name)}
+        for term in active.values():
+            term.bind(student, teacher)
+        wanted = {"student": {p for t in active.values() for p in t.student_features},
+                  "teacher": {p for t in active.values() for p in t.teacher_features}}
         for role, model in (("student", student), ("teacher", teacher)):
             if wanted[role] and model is not None:
                 self.taps[role] = FeatureTap(model, wanted[role], role)
-        was_training = student.training
-        student.eval()
-        with torch.no_grad():  # eval mode: batch-norm statistics stay as they are
-            logits_of(student, sample)
-            if teacher is not None:
-                logits_of(teacher, sample)
-        student.train(was_training)
-        features = self.features()
-        for name, term in self.terms.items():
-            if self.weighting.weighs_ever(name):  # a term that never weighs needs no teacher, no shaping
-                term.setup(*features)
+        if self.taps:
+            was_training = student.training
+            student.eval()
+            with torch.no_grad():  # eval mode: batch-norm statistics stay as they are
+                logits_of(student, sample)
+                if teacher is not None:
+                    logits_of(teacher, sample)
+            student.train(was_training)
+        ctx = TermSetup(*self.features(), num_train=num_train, num_classes=num_classes)
+        for term in active.values():
+            term.setup(ctx)
 
     def features(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The hooked outputs of the latest student and teacher forward passes."""

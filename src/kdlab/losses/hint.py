@@ -1,7 +1,8 @@
 """FitNets hint (Romero et al., ICLR 2015): a learned regressor maps the student's features at one
 layer onto the teacher's at another; the term is their mean squared difference.
 
-Layers are module paths (as in `model.named_modules()`, e.g. `stage2` or `layers.1.conv2`). The
+Layers are module paths (as in `model.named_modules()`, e.g. `stage2` or `layers.1.conv2`), or a
+model's symbolic feature names (`@stages[1]`, `@embedding`: see kdlab.losses.base). The
 regressor is a 1x1 convolution for feature maps (N, C, H, W) and a linear map for vectors (N, D); it
 is created once the layers' shapes are known, optimised with the student and checkpointed with it.
 """
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import LOSS_TERMS, LossTerm, StepOutputs
+from .base import LOSS_TERMS, LossTerm, StepOutputs, TermSetup
 
 
 @LOSS_TERMS.register("hint")
@@ -22,16 +23,16 @@ class Hint(LossTerm):
 
     def __init__(self, student: str, teacher: str):
         super().__init__()
-        self.student_layer, self.teacher_layer = student, teacher
         self.student_features, self.teacher_features = (student,), (teacher,)
         self.regressor: nn.Module | None = None
 
-    def setup(self, features, teacher_features):
-        s, t = features[self.student_layer], teacher_features[self.teacher_layer]
+    def setup(self, ctx: TermSetup):
+        (s_path,), (t_path,) = self.student_features, self.teacher_features
+        s, t = ctx.features[s_path], ctx.teacher_features[t_path]
         if s.dim() != t.dim() or s.shape[2:] != t.shape[2:]:
             raise ConfigError(
-                f"hint: student layer '{self.student_layer}' gives {tuple(s.shape[1:])} and teacher layer "
-                f"'{self.teacher_layer}' gives {tuple(t.shape[1:])}; choose layers with the same spatial size")
+                f"hint: student layer '{s_path}' gives {tuple(s.shape[1:])} and teacher layer "
+                f"'{t_path}' gives {tuple(t.shape[1:])}; choose layers with the same spatial size")
         if s.dim() == 4:
             self.regressor = nn.Conv2d(s.shape[1], t.shape[1], 1, bias=False)
         elif s.dim() == 2:
@@ -43,6 +44,6 @@ class Hint(LossTerm):
             self.regressor.to(memory_format=torch.channels_last)
 
     def forward(self, out: StepOutputs):
-        s = out.features[self.student_layer]
-        t = out.teacher_features[self.teacher_layer]
+        s = out.features[self.student_features[0]]
+        t = out.teacher_features[self.teacher_features[0]]
         return F.mse_loss(self.regressor(s), t)

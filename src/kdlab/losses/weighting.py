@@ -14,9 +14,9 @@ run (reports, complexity) get the same answers from the same rules without the c
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Annotated, Literal, Mapping, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError
 from .base import LossTerm
@@ -49,30 +49,86 @@ class Switch(BaseModel):
     window: int = Field(0, ge=0)
 
 
+class Ramp(BaseModel):
+    """The weight grows linearly to its value: times min(1, epoch / epochs) with the 1-based epoch
+    (as DKD's reference warms its loss up: mdistiller's DKD, `min(epoch / warmup, 1)`), or times
+    min(1, (step + 1) / steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["ramp"]
+    epochs: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_length(self):
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError("a ramp gives its length in epochs or in steps (one of the two)")
+        return self
+
+    def factor(self, step: int, steps_per_epoch: int) -> float:
+        if self.steps is not None:
+            return min(1.0, (step + 1) / self.steps)
+        return min(1.0, (step // steps_per_epoch + 1) / self.epochs)
+
+
+class StepDecay(BaseModel):
+    """The weight times `factor` at each of `epochs`: from epoch index e (after the first e epochs)
+    on, as the learning rate's step schedule does."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    kind: Literal["step"]
+    epochs: list[int] = Field(min_length=1)
+    factor: float = Field(ge=0)
+
+    def factor_at(self, step: int, steps_per_epoch: int) -> float:
+        return self.factor ** sum(step // steps_per_epoch >= e for e in self.epochs)
+
+
+Schedule = Annotated[Union[Ramp, StepDecay], Field(discriminator="kind")]
+
+
+def schedule_factor(schedule: Ramp | StepDecay | None, step: int, steps_per_epoch: int | None) -> float:
+    """A term's weight at `step` relative to its configured weight (1 without a schedule)."""
+    if schedule is None:
+        return 1.0
+    if steps_per_epoch is None:
+        raise ValueError("a term's schedule needs the run's steps per epoch")  # set when training starts
+    return schedule.factor(step, steps_per_epoch) if isinstance(schedule, Ramp) else schedule.factor_at(step, steps_per_epoch)
+
+
 class TermFacts(BaseModel):
     kind: str  # the registered term, or the class name of a term given as an object
-    weight: float  # at step 0
+    weight: float  # as configured (times its schedule's factor at each step)
     temperature: float | None = None  # of its soft targets, where it has one (kd, dkd)
     reads_teacher: bool = False
+    schedule: Schedule | None = None
 
 
 class Weighting(BaseModel):
     terms: dict[str, TermFacts]
     switch: Switch | None = None
+    steps_per_epoch: int | None = None  # known once the data is: epoch-based schedules need it
 
     @classmethod
     def of(cls, terms: Mapping[str, LossTerm], kinds: Mapping[str, str], weights: Mapping[str, float],
-           switch: Switch | None = None) -> "Weighting":
+           switch: Switch | None = None, schedules: Mapping[str, Ramp | StepDecay | None] | None = None,
+           steps_per_epoch: int | None = None) -> "Weighting":
         """The weighting of built terms (registered or given): their facts come from the objects."""
+        schedules = schedules or {}
         return cls(terms={name: TermFacts(kind=kinds[name], weight=weights[name],
                                           temperature=getattr(term, "temperature", None),
-                                          reads_teacher=bool(term.needs_teacher))
-                          for name, term in terms.items()}, switch=switch)
+                                          reads_teacher=bool(term.needs_teacher), schedule=schedules.get(name))
+                          for name, term in terms.items()}, switch=switch, steps_per_epoch=steps_per_epoch)
 
     def weights(self, step: int) -> dict[str, float]:
-        initial = {name: t.weight for name, t in self.terms.items()}
+        """Each term's weight at `step`: its schedule, then the switch (which moves from these weights
+        to the pure target term)."""
+        scheduled = {name: t.weight * schedule_factor(t.schedule, step, self.steps_per_epoch)
+                     for name, t in self.terms.items()}
         s = self.switch
-        return weights_at(step, initial) if s is None else weights_at(step, initial, s.to, s.at_step, s.window)
+        return weights_at(step, scheduled) if s is None else weights_at(step, scheduled, s.to, s.at_step, s.window)
 
     def weighs_ever(self, name: str) -> bool:
         """Whether term `name` has weight at some step: from the start, or as the switch's target."""

@@ -175,7 +175,7 @@ class Session:
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, -(-len(self.data.train) // self.cfg.train.batch_size))
+        return self.cfg.train.steps_per_epoch(len(self.data.train))
 
     @property
     def total_steps(self) -> int:
@@ -263,7 +263,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     if model is None:
         model = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options)
     model = to_device_format(model, device, images)
-    objective = Objective(cfg.loss, given.losses).to(device)
+    objective = Objective(cfg.loss, given.losses, cfg.train.steps_per_epoch(len(ds.train))).to(device)
     teacher = Teacher(given.teacher) if given.teacher is not None else None
     if teacher is None and objective.uses_teacher:
         teacher_run = teacher_run or OutDir(".").find(cfg.teacher.run)  # called without a runner: from the cwd
@@ -275,7 +275,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
         if teacher.run is not None:
             check_same_tokenizer(teacher.run, ds.extras)
     sample = pipeline.eval(ds.train.batch(slice(0, 2)))
-    objective.attach(model, teacher.model if teacher is not None else None, sample)
+    objective.attach(model, teacher.model if teacher is not None else None, sample, len(ds.train), ds.num_classes)
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg.train)
     probes = build_probes(cfg.record.probes, ds, model, cfg, objective, pipeline)
