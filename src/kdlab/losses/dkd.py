@@ -6,6 +6,14 @@ With t the label class and probabilities at temperature T:
   DKD  = T^2 (tckd_weight * TCKD + nckd_weight * NCKD), mean over the batch.
 The paper's alpha and beta are `tckd_weight` and `nckd_weight` (CIFAR defaults 1 and 8). Everything
 is computed from log-probabilities, so saturated logits give no log 0.
+
+`standardize=True` applies logit standardisation (Sun et al., CVPR 2024) to both sides first, as the
+authors' DKD does (sunshangquan/logit-standardization-KD, mdistiller/distillers/DKD.py, `logit_stand`):
+each sample's logits over all K classes become (z - mean) / (1e-7 + std) (kdlab.losses.kd
+.standardize_logits; the same definition, reference and differences as for `kd`), and then TCKD and
+NCKD are taken as above. `temperature` is the paper's base temperature tau (each sample's own
+temperature on the raw logits is tau * std), and the T^2 factor is tau^2. Default off: runs without
+it keep their numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import torch.nn.functional as F
 
 from ..values import NonNegative, Positive
 from .base import LOSS_TERMS, LossTerm, StepOutputs
+from .kd import standardize_logits
 
 
 def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -42,12 +51,17 @@ def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels
 class DKD(LossTerm):
     needs_teacher = True
 
-    def __init__(self, temperature: Positive = 4.0, tckd_weight: NonNegative = 1.0, nckd_weight: NonNegative = 8.0):
+    def __init__(self, temperature: Positive = 4.0, tckd_weight: NonNegative = 1.0, nckd_weight: NonNegative = 8.0,
+                 standardize: bool = False):
         super().__init__()
         self.temperature, self.tckd_weight, self.nckd_weight = float(temperature), float(tckd_weight), float(nckd_weight)
+        self.standardize = bool(standardize)
 
     def forward(self, out: StepOutputs):
-        tckd, nckd = dkd_parts(out.logits, out.teacher_logits, out.labels, self.temperature)
+        student, teacher = out.logits, out.teacher_logits
+        if self.standardize:
+            student, teacher = standardize_logits(student), standardize_logits(teacher)
+        tckd, nckd = dkd_parts(student, teacher, out.labels, self.temperature)
         t2 = self.temperature**2
         loss = t2 * (self.tckd_weight * tckd.mean() + self.nckd_weight * nckd.mean())
         return loss, {"tckd": t2 * tckd.mean().detach(), "nckd": t2 * nckd.mean().detach()}
