@@ -216,3 +216,23 @@ def test_loggers_are_not_part_of_the_identity(tmp_path, cli):
     assert code == 0 and "reusing finished run" in out, err
     code, _, err = cli("run", cfg, "--out", tmp_path, "--no-progress", "record.checkpoint_every_epochs=2")
     assert code == 2 and "different config" in err  # other record settings still count
+
+
+def test_an_option_a_term_gained_since_does_not_make_another_config(tmp_path, cli):
+    """A run stored before its term gained an option (here `scale`, removed from its config.yaml) is
+    the same run when the option's default keeps the old behaviour."""
+    import yaml
+
+    teacher = write_yaml(tmp_path / "t.yaml", {**TINY, "name": "teacher"})
+    student = write_yaml(tmp_path / "s.yaml", {**TINY, "name": "student", "seed": 1, "teacher": {"run": "teacher"},
+                                               "loss": {"terms": {"kd": {"weight": 1.0}}}})
+    for cfg in (teacher, student):
+        assert cli("run", cfg, "--out", tmp_path, "--no-progress")[0] == 0
+    stored = tmp_path / "student" / "config.yaml"
+    raw = yaml.safe_load(stored.read_text())
+    del raw["loss"]["terms"]["kd"]["scale"]
+    stored.write_text(yaml.safe_dump(raw, sort_keys=False))
+    code, out, err = cli("run", student, "--out", tmp_path, "--no-progress")
+    assert code == 0 and "reusing finished run" in out, err
+    code, _, err = cli("run", student, "--out", tmp_path, "--no-progress", "loss.terms.kd.scale=none")
+    assert code == 2 and "different config (loss.terms.kd.scale" in err  # a value other than the default still counts

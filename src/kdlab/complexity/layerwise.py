@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import logits_in
+
 SLICE = 1 << 12
 SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -80,7 +82,7 @@ class Chunk:
         handles = [m.register_forward_hook(record) for m in layers]
         try:
             with torch.enable_grad():
-                self.logits = model(self.x)
+                self.logits = logits_in(model(self.x), model)
         finally:
             for h in handles:
                 h.remove()

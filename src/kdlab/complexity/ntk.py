@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from ..errors import ConfigError
+from ..models import forward_kwargs, logits_in
 from .layerwise import add_products, bytes_per_sample, layers_of, layerwise_ntk
 
 # vmap over many samples at once gets slower per sample on CPU (per-sample intermediates outgrow the
@@ -34,23 +36,37 @@ from .layerwise import add_products, bytes_per_sample, layers_of, layerwise_ntk
 DEFAULT_CHUNK = 32
 
 
-def _jacobian_fn(model: nn.Module, num_classes: int, images: bool):
+def _jacobian_fn(model: nn.Module, num_classes: int, images: bool, fields: dict[str, torch.Tensor]):
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
-    def logit(p, xi, k):
-        return functional_call(model, (p, buffers), (xi.unsqueeze(0),))[0, k]
+    def logit(p, xi, fi, k):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),), {n: v.unsqueeze(0) for n, v in fi.items()})
+        return logits_in(out, model)[0, k]
 
-    per_sample_grad = vmap(grad(logit), in_dims=(None, 0, None))
+    per_sample_grad = vmap(grad(logit), in_dims=(None, 0, 0, None))
 
-    def jacobian(x: torch.Tensor) -> torch.Tensor:
-        """(K, b, P): per-sample gradients of every logit."""
+    def jacobian(start: int, stop: int, x: torch.Tensor) -> torch.Tensor:
+        """(K, b, P): per-sample gradients of every logit, for samples start:stop."""
+        xs = x[start:stop]
         if images:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return torch.stack([torch.cat([g.flatten(1) for g in per_sample_grad(params, x, k).values()], 1)
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        fs = {n: v[start:stop] for n, v in fields.items()}
+        return torch.stack([torch.cat([g.flatten(1) for g in per_sample_grad(params, xs, fs, k).values()], 1)
                             for k in range(num_classes)])
 
     return jacobian, sum(p.numel() for p in params.values())
+
+
+def check_per_sample(model: nn.Module) -> None:
+    """The kernel is of a per-sample function: in eval mode a batch norm without running statistics
+    normalises by the batch, so a sample's output depends on the others'. Refused in one line."""
+    batch_bound = [name for name, m in model.named_modules()
+                   if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+    if batch_bound:
+        raise ConfigError(f"{type(model).__name__}'s batch norm '{batch_bound[0]}' keeps no running statistics "
+                          f"(track_running_stats=False), so each output depends on the rest of the batch and has no "
+                          f"per-sample NTK; give it running statistics")
 
 
 def empirical_ntk(
@@ -60,12 +76,17 @@ def empirical_ntk(
     chunk: int | None = None,
     jacobian_budget: float = 3e9,
     method: Literal["auto", "layers", "vmap"] = "auto",
+    fields: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """n x n (trace) or K x n x n (per_class) float64 kernel of `model` on inputs `x`.
 
     Parameters with requires_grad=False are left out of the kernel (and cost nothing). `method`:
     `layers` (kdlab.complexity.layerwise: closed-form per-sample gradients of conv, linear and
-    batch-norm layers), `vmap` (torch.func, any model), `auto` the first where it applies."""
+    batch-norm layers), `vmap` (torch.func, any model), `auto` the first where it applies. `fields`:
+    the model's other per-sample inputs by name (e.g. a text model's `attention_mask`); a model may
+    return a tensor, a mapping with 'logits' or an object with `.logits` (kdlab.models.logits_in)."""
+    check_per_sample(model)
+    fields = forward_kwargs(model, {"inputs": x, **(fields or {})})
     was_training = model.training
     images = x.dim() == 4
     model.eval()
@@ -73,7 +94,7 @@ def empirical_ntk(
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     try:
-        layers = layers_of(model) if method != "vmap" else None
+        layers = layers_of(model) if method != "vmap" and not fields else None
         if method == "layers" and layers is None:
             raise ValueError("method='layers' needs a model whose trainable parameters all belong to Conv2d, "
                              "Linear or BatchNorm (with running statistics) layers; use method='auto'")
@@ -83,7 +104,7 @@ def empirical_ntk(
             except NotImplementedError:  # a layer called twice (shared weights): the general path
                 if method == "layers":
                     raise
-        return _vmap_ntk(model, x, mode, chunk, jacobian_budget, images)
+        return _vmap_ntk(model, x, fields, mode, chunk, jacobian_budget, images)
     finally:
         model.train(was_training)
 
@@ -98,10 +119,10 @@ def _layerwise(model, layers, x, mode, chunk, budget) -> torch.Tensor:
     return layerwise_ntk(model, layers, x, mode, chunk)
 
 
-def _vmap_ntk(model, x, mode, chunk, jacobian_budget, images) -> torch.Tensor:
+def _vmap_ntk(model, x, fields, mode, chunk, jacobian_budget, images) -> torch.Tensor:
     with torch.no_grad():
-        k = model(x[:1]).shape[1]
-    jacobian, num_params = _jacobian_fn(model, k, images)
+        k = logits_in(model(x[:1], **{n: v[:1] for n, v in fields.items()}), model).shape[1]
+    jacobian, num_params = _jacobian_fn(model, k, images, fields)
     n = len(x)
     per_sample = k * num_params * x.element_size()
     if chunk is None:
@@ -109,8 +130,8 @@ def _vmap_ntk(model, x, mode, chunk, jacobian_budget, images) -> torch.Tensor:
     starts = list(range(0, n, chunk))
     cache: dict[int, torch.Tensor] = {}
     if n * per_sample <= jacobian_budget:  # everything fits: each chunk's Jacobian computed once
-        cache = {s: jacobian(x[s : s + chunk]) for s in starts}
-    get = lambda s: cache[s] if s in cache else jacobian(x[s : s + chunk])  # noqa: E731
+        cache = {s: jacobian(s, s + chunk, x) for s in starts}
+    get = lambda s: cache[s] if s in cache else jacobian(s, s + chunk, x)  # noqa: E731
     out = torch.zeros((n, n) if mode == "trace" else (k, n, n), dtype=torch.float64, device=x.device)
     for i, si in enumerate(starts):
         ji = get(si)

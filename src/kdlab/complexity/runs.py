@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import TeacherConfig
-from ..data import Pipeline, load_dataset_for
+from ..data import TARGET_KEYS, Pipeline, load_dataset_for
 from ..distill import teachers
 from ..distill.teachers import TeacherSchedule
 from ..errors import RunError
@@ -37,6 +37,8 @@ class KernelData:
         pick = torch.randperm(len(self.ds.train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
         self.batch = Pipeline(self.ds.transforms).eval(self.ds.train.batch(pick))
         self.x = self.batch["inputs"].contiguous()
+        # the other per-sample model inputs (a text model's attention_mask)
+        self.fields = {k: v for k, v in self.batch.items() if k != "inputs" and k not in TARGET_KEYS}
         self.labels = self.ds.train.label[pick]
 
     def model(self, name: str, options: dict, seed: int) -> torch.nn.Module:
@@ -84,12 +86,12 @@ def complexity_report(teacher: str | Path, student_model: str | None = None, stu
         if info.num_classes != data.ds.num_classes or tuple(info.input_shape) != data.ds.input_shape:
             raise RunError(f"student run {student} does not fit the teacher's data "
                            f"({info.num_classes} classes, inputs {tuple(info.input_shape)})")
-        kernels["init"] = empirical_ntk(run_model(st_run, data, None), data.x)
-        kernels["trained"] = empirical_ntk(run_model(st_run, data, st_run.final_weights), data.x)
+        kernels["init"] = empirical_ntk(run_model(st_run, data, None), data.x, fields=data.fields)
+        kernels["trained"] = empirical_ntk(run_model(st_run, data, st_run.final_weights), data.x, fields=data.fields)
         student_name = st_run.config().model.name
     else:
         student_name = student_model or "resnet20"
-        kernels["init"] = empirical_ntk(data.model(student_name, {}, 0), data.x)
+        kernels["init"] = empirical_ntk(data.model(student_name, {}, 0), data.x, fields=data.fields)
 
     labels_y = onehot_targets(data.labels, data.ds.num_classes, center)
     checkpoints = teacher_checkpoints(te_run)
@@ -139,7 +141,7 @@ def complexity_over_training(te_run: RunDir, st_run: RunDir, data: KernelData, t
     epochs = [0, *st_run.checkpoint_epochs()]
     curves: dict[str, list[float]] = {name: [] for name in targets}
     for e in epochs:
-        theta = empirical_ntk(run_model(st_run, data, st_run.weights_path(e) if e else None), data.x)
+        theta = empirical_ntk(run_model(st_run, data, st_run.weights_path(e) if e else None), data.x, fields=data.fields)
         for name, target in targets.items():
             curves[name].append(supervision_complexity(theta, target(e), rel_jitter)["adjusted"])
     return {"student_epochs": epochs, "temperature": tau, "online_teacher_epochs": [online(e) for e in epochs],

@@ -97,6 +97,7 @@ def parse_override(text: str) -> dict:
 def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
     """The raw config with `key.sub=value` overrides, then its preset, merged in (not yet validated)."""
     merged = copy.deepcopy(raw)
+    _check_no_contradiction(overrides)
     for o in overrides:
         top = parse_override(o)
         loss = merged.get("loss")
@@ -120,6 +121,18 @@ def with_overrides(raw: dict[str, Any], overrides: list[str] = ()) -> dict[str, 
         raise ConfigError("give train.steps or train.epochs, not both (train.steps replaces train.epochs; "
                           "train.steps=null to count epochs)")
     return merged
+
+
+def _check_no_contradiction(overrides: list[str]) -> None:
+    """A key set as a value and also through one of its sub-keys (`train=5 train.epochs=1`, in either
+    order) would have one of them silently lost: an error naming both."""
+    keys = [o.split("=", 1)[0] for o in overrides if "=" in o]
+    for i, key in enumerate(keys):
+        for other in keys[i + 1:]:
+            inner, outer = (key, other) if len(key) > len(other) else (other, key)
+            if inner.startswith(outer + "."):
+                raise ConfigError(f"the overrides '{outer}=...' and '{inner}=...' contradict each other: one sets "
+                                  f"{outer} as a whole, the other a key inside it; give only one")
 
 
 def resolve(raw: dict[str, Any], overrides: list[str] = (), given: Given | None = None) -> ResolvedConfig:

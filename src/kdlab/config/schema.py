@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ..errors import ConfigError
 from ..io import read_yaml
 from ..losses.weighting import Schedule, Switch
-from ..values import Count, NonNegative, Positive, Seed
+from ..values import Count, NonNegative, NonNegativeRate, Positive, Rate, Seed
 
 # A run's name is its folder under --out: one safe path component.
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -77,10 +77,10 @@ class TrainConfig(Strict):
     steps: int | None = Field(None, ge=1)
     batch_size: int = Field(128, ge=1)
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # adamw: decoupled weight decay
-    lr: Positive = 0.1
+    lr: Rate = 0.1
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: NonNegative = 5e-4
+    weight_decay: NonNegativeRate = 5e-4
     warmup_epochs: NonNegative = 0.0
     warmup_steps: int | None = Field(None, ge=0)  # replaces warmup_epochs when set
     # After warm-up: `step` multiplies the rate by decay_factor at each of decay_epochs; `linear`
@@ -93,6 +93,10 @@ class TrainConfig(Strict):
     # Evaluation and recorded predictions stay fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False  # torch.compile the student's and teacher's training forward passes
+    # A step whose loss is not finite: `stop` the run there (one line naming the step and the term; the
+    # last checkpoint stays), or `skip` the step (its update is not applied; one process only, and each
+    # step then waits for the device to say whether its loss is finite).
+    on_nonfinite: Literal["stop", "skip"] = "stop"
 
     def steps_per_epoch(self, num_train: int) -> int:
         return max(1, -(-num_train // self.batch_size))

@@ -84,7 +84,7 @@ class Objective(nn.Module):
         for name, term in self.terms.items():
             if w[name] <= 0:
                 continue
-            result = term(out)
+            result = term(out.seen_by(name, term))
             loss, extra = result if isinstance(result, tuple) else (result, {})
             total = total + w[name] * loss
             metrics[name] = loss.detach()

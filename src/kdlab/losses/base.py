@@ -29,7 +29,7 @@ To add a term, register a subclass in a file of this package (or in your own cod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,17 +39,56 @@ from ..registry import Registry
 LOSS_TERMS = Registry("loss term", package="kdlab.losses")
 
 
-@dataclass
 class StepOutputs:
-    logits: torch.Tensor  # the student's, (B, K)
-    batch: dict[str, torch.Tensor]  # the prepared batch: inputs, label, index, ...
-    teacher_logits: torch.Tensor | None = None  # present while a teacher term weighs
-    features: dict[str, torch.Tensor] = field(default_factory=dict)  # student submodule outputs, by path
-    teacher_features: dict[str, torch.Tensor] = field(default_factory=dict)
+    """One step's outputs: the student's logits (B, K), the prepared batch (inputs, label, index,
+    position, ...), the teacher's logits (present while a teacher term weighs) and the outputs of the
+    submodules the terms asked for, by path. A term sees them through `seen_by`: reading what it did
+    not declare (the teacher without `needs_teacher = True`, a feature not in its `student_features` or
+    `teacher_features`) is a one-line error naming the missing declaration."""
+
+    def __init__(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], teacher_logits: torch.Tensor | None = None,
+                 features: dict[str, torch.Tensor] | None = None, teacher_features: dict[str, torch.Tensor] | None = None):
+        self.logits, self.batch = logits, batch
+        self._teacher_logits = teacher_logits
+        self.features = features if features is not None else {}
+        self.teacher_features = teacher_features if teacher_features is not None else {}
+        self._reader: str | None = None  # the term this view is for
 
     @property
     def labels(self) -> torch.Tensor:
         return self.batch["label"]
+
+    @property
+    def teacher_logits(self) -> torch.Tensor | None:
+        if self._reader is not None and not self._reads_teacher:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"loss term '{self._reader}' reads the teacher's logits but does not declare it: set "
+                              f"needs_teacher = True in its class (kdlab then runs the teacher while it weighs)")
+        return self._teacher_logits
+
+    def seen_by(self, name: str, term: "LossTerm") -> "StepOutputs":
+        """The view of term `name`: what it declared, and errors for what it did not."""
+        view = StepOutputs(self.logits, self.batch, self._teacher_logits,
+                           _Declared(self.features, name, term.student_features, "student_features"),
+                           _Declared(self.teacher_features, name, term.teacher_features, "teacher_features"))
+        view._reader, view._reads_teacher = name, bool(term.needs_teacher)
+        return view
+
+
+class _Declared(dict):
+    """A term's features: exactly the paths it declared; another is an error naming the declaration."""
+
+    def __init__(self, values: dict[str, torch.Tensor], term: str, declared: tuple[str, ...], attribute: str):
+        super().__init__({k: v for k, v in values.items() if k in declared})
+        self.term, self.attribute, self.declared = term, attribute, declared
+
+    def __missing__(self, key: str):
+        from ..errors import ConfigError
+
+        listed = ", ".join(self.declared) or "nothing"
+        raise ConfigError(f"loss term '{self.term}' reads the output of '{key}', which its {self.attribute} does not "
+                          f"name ({listed}); list the module path (or @name) there so kdlab hooks it")
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -66,8 +66,49 @@ def logits_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     go in by name where the forward accepts them. Outputs with a `.logits` attribute (Hugging Face
     models) give that attribute.
     """
+    return logits_in(model(batch["inputs"], **forward_kwargs(model, batch)), model)
+
+
+def forward_kwargs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch's other model inputs (e.g. `attention_mask`) that the model's forward accepts by name."""
     first, accepted = _forward_names(model)
-    extra = {k: v for k, v in batch.items()
-             if k != "inputs" and k not in TARGET_KEYS and k != first and (accepted is None or k in accepted)}
-    out = model(batch["inputs"], **extra)
-    return getattr(out, "logits", out)
+    return {k: v for k, v in batch.items()
+            if k != "inputs" and k not in TARGET_KEYS and k != first and (accepted is None or k in accepted)}
+
+
+def logits_in(out: Any, model: nn.Module) -> torch.Tensor:
+    """The logits in what a model returned: a tensor, a mapping with 'logits' (a Hugging Face output is
+    one), or an object with a `.logits` attribute; anything else is a one-line error saying so."""
+    if isinstance(out, torch.Tensor):
+        logits = out
+    elif isinstance(out, Mapping) and "logits" in out:
+        logits = out["logits"]
+    elif hasattr(out, "logits"):
+        logits = out.logits
+    else:
+        raise ConfigError(f"{type(model).__name__}.forward returned {_described(out)}; a model returns its logits: a tensor "
+                          f"(batch, classes), a mapping with 'logits', or an object with a .logits attribute")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ConfigError(f"{type(model).__name__} gave logits {_described(logits)}; expected a tensor (batch, classes)")
+    return logits
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"of shape {tuple(value.shape)}"
+    if isinstance(value, Mapping):
+        return f"a {type(value).__name__} with keys {', '.join(map(str, list(value)[:5])) or 'none'}"
+    return f"a {type(value).__name__}"
+
+
+def check_outputs(model: nn.Module, sample: dict[str, torch.Tensor], num_classes: int, role: str) -> None:
+    """Before training: the model's logits on a sample batch have one column per class of the data
+    (eval mode, no gradients: nothing about the run changes)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        width = logits_of(model, sample).shape[1]
+    model.train(was_training)
+    if width != num_classes:
+        raise ConfigError(f"the {role} ({type(model).__name__}) gives {width} logits per sample but the data has "
+                          f"{num_classes} classes; build it with {num_classes} outputs")

@@ -15,9 +15,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import DATA_SETTINGS, ResolvedConfig, RunConfig, TeacherConfig
+from ..config import DATA_SETTINGS, ResolvedConfig, RunConfig, TeacherConfig, TermConfig
 from ..errors import KdlabError, RunError
 from ..io import code_version
+from ..losses import LOSS_TERMS
+from ..registry import REQUIRED
 from .info import TeacherIdentity
 from .lock import is_bookkeeping
 from .rundir import RunDir, has_records
@@ -69,7 +71,7 @@ def claim(run: RunDir, cfg: ResolvedConfig, teacher: TeacherIdentity | None, reu
         existing = run.config()
     except KdlabError:  # an unreadable config: not ours to overwrite
         raise RunError(f"{run.root} holds a config.yaml kdlab cannot read; choose another name= or --out") from None
-    here, there = _flat(_without_objects(cfg)), _flat(_without_objects(existing))
+    here, there = _flat(_without_objects(cfg)), _flat(_without_objects(with_new_defaults(existing)))
     diff = [k for k in sorted(set(here) | set(there)) if here.get(k) != there.get(k)]
     if diff:
         shown = ", ".join(f"{k}: {here.get(k)!r} here, {there.get(k)!r} there" for k in diff[:2])
@@ -100,6 +102,19 @@ def claim(run: RunDir, cfg: ResolvedConfig, teacher: TeacherIdentity | None, reu
     if info.code_version and info.code_version != code_version():
         note = f"{run.root} was made by kdlab {info.code_version}, this is kdlab {code_version()}"
     return Claim("finished" if run.finished else "resume", note)
+
+
+def with_new_defaults(stored: RunConfig) -> RunConfig:
+    """A stored config with the options its registered loss terms have gained since at their defaults:
+    an option added to a term (with a default that keeps the old behaviour) is not another config."""
+    terms = {}
+    for name, term in stored.loss.terms.items():
+        kind = stored.loss.term_type(name)
+        if term.object is None and kind in LOSS_TERMS:
+            defaults = {k: v for k, v in LOSS_TERMS.options(kind).items() if v is not REQUIRED}
+            term = TermConfig(**{**defaults, **term.model_dump()})
+        terms[name] = term
+    return stored.model_copy(update={"loss": stored.loss.model_copy(update={"terms": terms})})
 
 
 def _without_objects(cfg: RunConfig) -> dict:

@@ -59,7 +59,7 @@ def online_vs_offline_report(runs: dict[str, RunDir], out: Path, teacher: str = 
     groups = {label: runs_of(base, runs) for label, base in students.items()}
     data = KernelData(te_run, n)
     first = next(iter(groups.values()))[0]
-    theta = empirical_ntk(run_model(first, data, None), data.x)
+    theta = empirical_ntk(run_model(first, data, None), data.x, fields=data.fields)
     cache: dict = {}
     rows, result = [], {"n": len(data.x), "kernel": f"{first.config().model.name} at initialisation", "students": {}}
     for label, members in groups.items():

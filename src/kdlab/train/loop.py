@@ -26,10 +26,11 @@ from ..data.base import to_device
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher, check_same_tokenizer
 from ..errors import ConfigError, RunError
+from ..values import FLOAT32_MAX
 from ..io import code_version, write_npz
 from ..loggers import Logger, build_loggers, hyperparameters
 from ..losses import StepOutputs
-from ..models import build_model, check_vocabulary, count_parameters, logits_of
+from ..models import build_model, check_outputs, check_vocabulary, count_parameters, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import (OutDir, RunDir, RunInfo, Summary, TeacherIdentity, load_state, load_weights, save_state, save_weights,
                        write_predictions)
@@ -60,8 +61,14 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
+def derived_seed(seed: int, stream: int) -> int:
+    """A seed of its own for each epoch (or rank) of a run. Wrapped into [0, 2^64): seeds up to the
+    top of their range work, and every seed below ~9e12 keeps the stream it always had."""
+    return (seed * 1_000_003 + stream) % 2**64
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.Generator().manual_seed(derived_seed(seed, epoch))
 
 
 def to_device_format(model: nn.Module, device: torch.device, image_inputs: bool) -> nn.Module:
@@ -132,6 +139,27 @@ class Window:
         self.correct, self.seen = state["correct"].to(self.device), int(state["seen"])
 
 
+class FirstNonFinite:
+    """The first step at which each loss number was not finite (-1: never), kept on the device so
+    that a step never waits for the host; read once an epoch."""
+
+    def __init__(self):
+        self.first: dict[str, torch.Tensor] = {}
+
+    def add(self, step: int, terms: dict[str, torch.Tensor]) -> None:
+        for key, value in terms.items():
+            bad = ~torch.isfinite(value)
+            seen = self.first.get(key)
+            self.first[key] = torch.where(bad, step, -1) if seen is None else torch.where((seen < 0) & bad, step, seen)
+
+    def read(self) -> dict[str, int]:
+        """The numbers that went non-finite, by the step they first did."""
+        if not self.first:
+            return {}
+        steps = torch.stack(list(self.first.values())).tolist()
+        return {k: int(v) for k, v in zip(self.first, steps) if v >= 0}
+
+
 @dataclass(kw_only=True)
 class Session:
     """Everything one run trains with, and where it is."""
@@ -157,6 +185,8 @@ class Session:
     elapsed: float = 0.0
     metrics: list[dict] = field(default_factory=list)
     window: Window | None = None  # training numbers since the last logging step; None without loggers
+    skipped: int = 0  # steps whose loss was not finite, skipped (train.on_nonfinite=skip)
+    last_checkpoint: int = 0  # the epoch of the latest checkpoint (0: none yet)
     loggers: list[Logger] = field(default_factory=list)  # where numbers go (kdlab.loggers); rank 0 only
 
     @property
@@ -231,6 +261,9 @@ class Session:
             out = StepOutputs(logits, batch, teacher_logits, features, teacher_features)
             loss, terms = self.objective(out, self.step)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.cfg.train.on_nonfinite == "skip" and not bool(torch.isfinite(loss)):  # waits for the device
+            self.skipped += 1
+            return logits.detach(), teacher_logits, {}  # no update, nothing to count
         if share != 1.0:
             loss = loss * share
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
@@ -250,6 +283,8 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     device = pick_device(cfg.train.device)
     ranks = Ranks.join(device.type)
     ranks.check(cfg.train.batch_size, bool(cfg.record.probes))
+    if ranks.world > 1 and cfg.train.on_nonfinite == "skip":  # one rank skipping alone would stall the others
+        raise ConfigError("train.on_nonfinite=skip is for one process; under torchrun use stop")
     device = ranks.device(device)
     if device.type == "cpu":
         keep_freed_memory()  # large activations reuse their pages instead of faulting in afresh each step
@@ -275,6 +310,9 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
         if teacher.run is not None:
             check_same_tokenizer(teacher.run, ds.extras)
     sample = pipeline.eval(ds.train.batch(slice(0, 2)))
+    check_outputs(model, sample, ds.num_classes, "student")
+    if teacher is not None:
+        check_outputs(teacher.model, sample, ds.num_classes, "teacher")
     objective.attach(model, teacher.model if teacher is not None else None, sample, len(ds.train), ds.num_classes)
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg.train)
@@ -282,7 +320,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     dtype = pick_precision(cfg.train.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     if ranks.world > 1:  # the same initial weights everywhere (above); dropout draws per rank from here
-        torch.manual_seed(cfg.seed * 1_000_003 + ranks.rank)
+        torch.manual_seed(derived_seed(cfg.seed, ranks.rank))
     # The DDP wrapper and compiled modules share the originals' parameters; checkpoints and
     # evaluation use the originals.
     forward = ranks.wrap(model)
@@ -300,6 +338,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
+    s.last_checkpoint = s.epoch
     rng = s.ranks.gather(torch.get_rng_state())  # every rank's dropout stream, to resume each
     windows = s.ranks.gather(s.window.state()) if s.window is not None else None
     if not s.ranks.writes:
@@ -335,6 +374,7 @@ def resume(s: Session, run: RunDir, log: Callable[[str], None]) -> None:
             raise RunError(f"{run.state_path} lacks a valid '{key}': the training state is damaged; "
                            f"remove it to restart the run from scratch")
     s.epoch, s.step, s.elapsed = int(state["epoch"]), int(state["step"]), float(state["elapsed"])
+    s.last_checkpoint = s.epoch
     load_weights(run.weights_path(s.epoch), s.model)
     if has_parameters(s.objective):
         load_weights(run.objective_path(s.epoch), s.objective)
@@ -365,13 +405,21 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     seen = 0
     lr = s.cfg.train.lr
     every = s.cfg.record.log_every_steps
+    nonfinite = FirstNonFinite()
     for batch, share in s.shards(epoch):
         if s.step >= s.total_steps:  # a `train.steps` run ends inside its last epoch
             break
         lr = lr_at(s.step, s.cfg.train, s.steps_per_epoch)
+        if lr > FLOAT32_MAX:
+            raise RunError(f"the learning rate at step {s.step} is {lr:.3g} (train.lr with its schedule), beyond what a "
+                           f"float32 update can take; lower train.lr or train.decay_factor")
         for group in s.optimizer.param_groups:
             group["lr"] = lr
         logits, teacher_logits, terms = s.train_step(batch, epoch + 1, share)
+        if not terms:  # a step skipped for a non-finite loss (train.on_nonfinite=skip)
+            s.step += 1
+            continue
+        nonfinite.add(s.step, terms)
         for probe in s.probes.values():
             probe.on_step(s.step, batch, logits, teacher_logits, s.model)
         n = len(batch["label"])
@@ -387,6 +435,10 @@ def train_epoch(s: Session, bar: Progress) -> dict:
             if s.step % every == 0:
                 log_training(s, lr)
         bar.advance(lambda: {"loss": sums["loss"].item() / seen, "acc": correct.item() / seen})
+    stop_if_nonfinite(s, nonfinite.read(), lr)
+    if not seen:
+        raise RunError(f"every step of epoch {epoch + 1} had a non-finite loss and was skipped "
+                       f"(train.on_nonfinite=skip): nothing trains; lower train.lr or look at the loss terms")
     if s.ranks.world > 1:  # the epoch's numbers over all ranks' samples: one reduction per epoch
         keys = list(sums)
         total = s.ranks.sum(torch.stack([*(sums[k].float() for k in keys), correct.float(),
@@ -400,7 +452,26 @@ def train_epoch(s: Session, bar: Progress) -> dict:
     row.update({f"train_{k}": v.item() / seen for k, v in sums.items()})
     if s.teacher is not None and s.cfg.teacher is not None and s.cfg.teacher.online:
         row["teacher_epoch"] = s.teacher.version(s.epoch)
+    if s.skipped:
+        row["skipped_steps"] = s.skipped
     return row
+
+
+def stop_if_nonfinite(s: Session, first: dict[str, int], lr: float) -> None:
+    """End the run in one line at the first step whose loss was not finite, before its epoch is
+    checkpointed: the last checkpoint (of good weights) stays, for a look or a resume."""
+    if not first:
+        return
+    term = min((k for k in first if k != "loss"), key=lambda k: first[k], default="loss")
+    step = first[term]
+    kind = s.objective.weighting.terms[term].kind if term in s.objective.weighting.terms else "total"
+    temperature = s.objective.weighting.terms[term].temperature if term in s.objective.weighting.terms else None
+    kept = f"its last checkpoint (epoch {s.last_checkpoint})" if s.last_checkpoint else "its start (no checkpoint yet)"
+    cause = (f"a learning rate of {lr:.3g} is likely too large for this model" if lr >= 1 else
+             f"its temperature {temperature:g} is tiny: logits / T overflow" if temperature is not None and temperature < 0.05
+             else "the step diverged: try a smaller train.lr, or train.precision=fp32")
+    raise RunError(f"the loss became non-finite at step {step} (epoch {s.epoch + 1}), first in term '{term}' ({kind}); "
+                   f"likely cause: {cause}; the run stops at {kept}; train.on_nonfinite=skip skips such steps instead")
 
 
 def log_training(s: Session, lr: float) -> None:
