@@ -2,7 +2,16 @@
 second stage have stride 1 (the usual CIFAR adaptation), so 32x32 inputs end at 4x4, and no stage
 downsamples below 4x4: 8x8 digits keep one stride-2 stage and end at 4x4. With all three, digits
 ended at 1x1, where a depthwise 3x3 convolution sees one pixel and padding, and batch norm
-normalises one value per sample: the model reached 42% test accuracy on digits, against 94% now."""
+normalises one value per sample: the model reached 42% test accuracy on digits, against 94% now.
+
+Feature paths (`feature_paths`, module paths of `named_modules()`), chosen as the CRD benchmark's
+MobileNetV2 (kdlab.models.mobilenetv2_half) chooses its feature maps:
+- stages: `features.2` (the stem's ReLU6), then the last block of stages 2, 3, 5 and 7 (24, 32, 96
+  and 320 channels at width 1): `features.5`, `features.8`, `features.15`, `features.19`;
+- preact: the same paths: a block ends in a linear 1x1 projection (no activation), and the stem's
+  entry is its output (its ReLU6 is in place, so its BN's output is not kept);
+- embedding: `embedding`, the pooled vector; classifier: `fc`.
+"""
 
 from __future__ import annotations
 
@@ -53,10 +62,15 @@ class MobileNetV2(nn.Module):
         last = max(1280, int(1280 * width))
         layers += _conv_bn(c, last, 1, 1)
         self.features = nn.Sequential(*layers)
+        self.embedding = nn.Identity()
         self.fc = nn.Linear(last, num_classes)
+        # Index in `features` of each stage's last block (the stem takes 3 layers).
+        ends = [2 + sum(n for _, _, n, _ in STAGES[: i + 1]) for i in range(len(STAGES))]
+        stages = ["features.2"] + [f"features.{ends[i]}" for i in (1, 2, 4, 6)]
+        self.feature_paths = {"stages": stages, "preact": list(stages), "embedding": ["embedding"], "classifier": ["fc"]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).mean(dim=(2, 3)))
+        return self.fc(self.embedding(self.features(x).mean(dim=(2, 3))))
 
 
 @MODELS.register("mobilenetv2")

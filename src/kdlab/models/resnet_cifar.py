@@ -1,5 +1,12 @@
 """CIFAR ResNet-v2 (pre-activation; He et al. 2016b): 3 stages of 16/32/64 channels,
-(depth-2)/6 basic blocks per stage. resnet20 has about 0.27M parameters, resnet56 about 0.86M."""
+(depth-2)/6 basic blocks per stage. resnet20 has about 0.27M parameters, resnet56 about 0.86M.
+
+Feature paths (`feature_paths`, module paths of `named_modules()`), with n = (depth-2)/6:
+- stages: `stem` (a bare convolution), then the last block of each stage, `blocks.{n-1}`,
+  `blocks.{2n-1}`, `blocks.{3n-1}`;
+- preact: the same paths: a pre-activation block's output is a sum before any activation;
+- embedding: `embedding`, the pooled vector (after the final BN-ReLU); classifier: `fc`.
+"""
 
 from __future__ import annotations
 
@@ -41,14 +48,17 @@ class CifarResNetV2(nn.Module):
                 c = w
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(c)
+        self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        stages = ["stem"] + [f"blocks.{(i + 1) * n - 1}" for i in range(len(widths))]
+        self.feature_paths = {"stages": stages, "preact": list(stages), "embedding": ["embedding"], "classifier": ["fc"]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn(self.blocks(self.stem(x))))
-        return self.fc(x.mean(dim=(2, 3)))
+        return self.fc(self.embedding(x.mean(dim=(2, 3))))
 
 
 def _registered(depth: int):

@@ -1,4 +1,12 @@
-"""ResNet-18/50 (v1.5) with the stem adapted to 64x64 inputs: a 3x3 stride-1 convolution, no max-pool."""
+"""ResNet-18/50 (v1.5) with the stem adapted to 64x64 inputs: a 3x3 stride-1 convolution, no max-pool.
+
+Feature paths (`feature_paths`, module paths of `named_modules()`):
+- stages: `stem` (conv-BN-ReLU), then the last block of each of the 4 stages (`stages.1`, `stages.3`,
+  `stages.5`, `stages.7` for resnet18; `stages.2`, `stages.6`, `stages.12`, `stages.15` for resnet50),
+  each ending in a ReLU;
+- preact: `stem` (its output), then `stages.K.preact` of those blocks: the sum before the ReLU;
+- embedding: `embedding`, the pooled vector; classifier: `fc`.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +27,10 @@ class BasicBlock(nn.Module):
             nn.Conv2d(width, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
         )
         self.shortcut = _projection(c_in, c_out, stride)
+        self.preact = nn.Identity()  # the sum before the ReLU, for a forward hook
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + (self.shortcut(x) if self.shortcut is not None else x))
+        return torch.relu(self.preact(self.body(x) + (self.shortcut(x) if self.shortcut is not None else x)))
 
 
 class Bottleneck(nn.Module):
@@ -36,9 +45,10 @@ class Bottleneck(nn.Module):
             nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
         )
         self.shortcut = _projection(c_in, c_out, stride)
+        self.preact = nn.Identity()  # the sum before the ReLU, for a forward hook
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + (self.shortcut(x) if self.shortcut is not None else x))
+        return torch.relu(self.preact(self.body(x) + (self.shortcut(x) if self.shortcut is not None else x)))
 
 
 def _projection(c_in: int, c_out: int, stride: int) -> nn.Module | None:
@@ -59,13 +69,21 @@ class ResNet(nn.Module):
                 stages.append(block(c, width, stride=2 if i > 0 and j == 0 else 1))
                 c = width * block.expansion
         self.stages = nn.Sequential(*stages)
+        self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        ends = [sum(layers[: i + 1]) - 1 for i in range(len(layers))]  # each stage's last block
+        self.feature_paths = {
+            "stages": ["stem"] + [f"stages.{e}" for e in ends],
+            "preact": ["stem"] + [f"stages.{e}.preact" for e in ends],
+            "embedding": ["embedding"],
+            "classifier": ["fc"],
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.stages(self.stem(x)).mean(dim=(2, 3)))
+        return self.fc(self.embedding(self.stages(self.stem(x)).mean(dim=(2, 3))))
 
 
 @MODELS.register("resnet18")
