@@ -3,9 +3,11 @@ saved with every run."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -48,8 +50,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+    except Exception as e:
+        tmp_path.unlink(missing_ok=True)
+        if disk_full(e, path.parent):
+            raise RunError(f"writing {path} failed: its filesystem is full ({free_space(path.parent)} free); the "
+                           f"file was not changed: free some space and run the same command again to resume") from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def free_space(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown"
+    return f"{free / 2**20:.1f} MiB" if free < 2**30 else f"{free / 2**30:.1f} GiB"
+
+
+def disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for want of space. Writers say so differently (OSError 28,
+    safetensors' "No space left", torch.save's bare "unexpected pos"): the free space decides."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return "No space left" in str(error) or shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -58,8 +85,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def remove_temp_files(folder: str | Path) -> int:
-    """Remove what interrupted atomic writes left in `folder` (at any depth); returns how many."""
-    found = [p for p in Path(folder).rglob(f".*{TEMP_SUFFIX}") if p.is_file()] if Path(folder).is_dir() else []
+    """Remove what interrupted atomic writes left in `folder` (at any depth, never through a link);
+    returns how many."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        found += [Path(root) / f for f in files if f.startswith(".") and f.endswith(TEMP_SUFFIX)]
     for p in found:
         p.unlink(missing_ok=True)
     return len(found)
@@ -90,18 +120,42 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
             np.savez(f, **arrays)
 
 
+# No record kdlab writes comes near this: a larger file is not one of its records.
+MAX_RECORD_BYTES = 256 * 2**20
+
+
+def _record_text(path: Path) -> str:
+    """A record's text, bounded in size; unreadable (a folder, no permission) is a one-line RunError."""
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise RunError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB, larger than any record kdlab writes; "
+                           f"the run's records are damaged: remove the run to redo it")
+        return path.read_text(errors="replace")
+    except OSError as e:
+        raise RunError(f"{path} cannot be read ({type(e).__name__}); the run's records are damaged: remove the run "
+                       f"to redo it") from None
+
+
+def _parse(text: str) -> Any:
+    """JSON, with nesting beyond the parser's depth (a crafted or damaged file) as a ValueError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """Rows of a JSON-lines file; a damaged file is a one-line RunError naming the line."""
     path = Path(path)
     if not path.exists():
         return []
     rows = []
-    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for i, line in enumerate(_record_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = _parse(line)
+        except ValueError:
             row = None
         if not isinstance(row, dict):
             raise RunError(f"{path} line {i} is not a JSON object: the file is damaged; remove the run to redo it")
@@ -113,11 +167,13 @@ def read_json_object(path: str | Path) -> dict:
     """A JSON file that must hold an object; anything else is a one-line RunError."""
     path = Path(path)
     try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunError(f"{path} is not readable JSON ({type(e).__name__}); the run's records are damaged") from None
+        obj = _parse(_record_text(path))
+    except ValueError as e:  # JSONDecodeError is one
+        raise RunError(f"{path} is not readable JSON ({type(e).__name__}: {str(e)[:80]}); the run's records are "
+                       f"damaged: remove the run to redo it") from None
     if not isinstance(obj, dict):
-        raise RunError(f"{path} holds a {type(obj).__name__}, not an object; the run's records are damaged")
+        raise RunError(f"{path} holds a {type(obj).__name__}, not an object; the run's records are damaged: remove "
+                       f"the run to redo it")
     return obj
 
 

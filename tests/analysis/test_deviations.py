@@ -107,3 +107,18 @@ def test_deviations_are_exact_for_saturated_rows(gap):
     # phi of class 0 in [0, 0, gap] is 0 - logsumexp(0, gap) = -gap - log(1 + e^-gap)
     np.testing.assert_allclose(d.y, [-gap, gap - math.log(2)], rtol=1e-6)
     np.testing.assert_allclose(d.x_label, [gap - math.log(2), -gap], rtol=1e-6)
+
+
+def test_kl_is_never_negative_even_for_nearly_equal_rows():
+    """KL(p_te || p_st) in log space: CE - H in float32 cancels to negative values for close rows."""
+    import numpy as np
+    import torch
+
+    from kdlab.analysis import deviations
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(5000, 10, generator=g) * 5
+    for s in (t + 1e-4 * torch.randn(5000, 10, generator=g), t.clone(), torch.randn(5000, 10, generator=g) * 3):
+        d = deviations(t, s, torch.zeros(5000, dtype=torch.long))
+        exact = (torch.softmax(t.double(), 1) * (torch.log_softmax(t.double(), 1) - torch.log_softmax(s.double(), 1))).sum(1)
+        assert (d.kl >= 0).all() and np.allclose(d.kl, exact.numpy(), rtol=1e-3, atol=2e-6)

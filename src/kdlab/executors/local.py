@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -12,7 +13,7 @@ from typing import Callable
 from pydantic import PositiveInt
 
 from ..config import ResolvedConfig, RunConfig, check
-from ..errors import ConfigError, RunError
+from ..errors import ConfigError, KdlabError, RunError
 from ..records import Reuse
 from ..train.parallel import launched_ranks
 from ..train.runner import run_config
@@ -25,7 +26,8 @@ def run_local(cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: 
     if jobs <= 1:
         results = {}
         for cfg in cfgs:
-            run, summary = run_config(cfg, out, reuse=reuse, progress=progress, log=log)
+            with naming(cfg.name):
+                run, summary = run_config(cfg, out, reuse=reuse, progress=progress, log=log)
             results[cfg.name] = {"run": str(run.root), **summary.model_dump(mode="json")}
         return results
     if launched_ranks() > 1:
@@ -45,7 +47,8 @@ def run_local(cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: 
             for fut in finished:
                 name = running.pop(fut)
                 try:
-                    run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
+                    with naming(name):
+                        run_root, summary, messages = fut.result()  # a worker's KdlabError is raised here
                 except BrokenProcessPool:
                     raise RunError(f"a worker process died while training '{name}' (killed, or out of memory); "
                                    f"run the same command again to resume") from None
@@ -53,6 +56,15 @@ def run_local(cfgs: list[ResolvedConfig], teachers: dict[str, str | None], out: 
                     log(m)
                 results[name] = {"run": run_root, **summary}
     return {c.name: results[c.name] for c in cfgs}
+
+
+@contextmanager
+def naming(run: str):
+    """A user mistake or a full disk while training a plan's run: the one line names the run too."""
+    try:
+        yield
+    except KdlabError as e:
+        raise type(e)(f"run '{run}': {e}") from None
 
 
 def _init_worker(threads: int) -> None:

@@ -63,6 +63,7 @@ def claim(run: RunDir, cfg: ResolvedConfig, teacher: TeacherIdentity | None, reu
     changed since, is never touched: that is an error. A finished run is reused only when its
     identity is the same; when only the user's objects or code differ it is trained anew, and an
     interrupted one is not resumed (an error that says which piece changed)."""
+    run.refuse_links()
     if not run.config_path.is_file():
         if has_records(run.root):
             raise RunError(f"{run.root} exists and is not a kdlab run directory; choose another name= or --out")

@@ -30,7 +30,13 @@ class RunLock:
         if self.root.exists() and not self.root.is_dir():
             raise RunError(f"{self.root} is a file, not a run directory; choose another name= or --out")
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        try:  # never through a link: a planted .lock -> /elsewhere would make kdlab create that file
+            fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as e:
+            if (self.root / LOCK_NAME).is_symlink():
+                raise RunError(f"{self.root / LOCK_NAME} is a symbolic link; kdlab follows no link inside a run "
+                               f"directory: remove it") from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -113,6 +113,19 @@ class RunDir:
     def write_summary(self, summary: Summary) -> None:
         write_json(self.summary_path, summary.model_dump(mode="json"))
 
+    def refuse_links(self) -> None:
+        """A symbolic link where kdlab writes (a record, a records folder, a file in one) would send its
+        writes outside the run directory: a one-line error, before anything is written."""
+        for name in self.RECORDS:
+            path = self.root / name
+            if path.is_symlink():
+                raise RunError(f"{path} is a symbolic link; kdlab follows no link inside a run directory: remove it")
+            if path.is_dir():
+                for inner in path.iterdir():
+                    if inner.is_symlink():
+                        raise RunError(f"{inner} is a symbolic link; kdlab follows no link inside a run directory: "
+                                       f"remove it")
+
     def clear(self) -> None:
         """Remove what kdlab recorded here (the summary first), for a run trained anew; the lock and
         files kdlab did not write stay."""
@@ -150,7 +163,7 @@ def _read(path: Path, kind: type[R]) -> R:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         what = f"lacks '{key}'" if err["type"] == "missing" else f"has a bad '{key}' ({err['msg']})"
-        raise RunError(f"{path} {what}; the run's records are damaged") from None
+        raise RunError(f"{path} {what}; the run's records are damaged: remove the run to redo it") from None
 
 
 @dataclass(frozen=True)
