@@ -132,6 +132,10 @@ def test_symbolic_feature_names_resolve_against_the_models_paths():
     net = Net()
     assert resolve_paths(net, ("@stages",), "student") == ("a", "b", "c")
     assert resolve_paths(net, ("@stages[-1]", "@embedding", "x.y"), "student") == ("c", "e", "x.y")
+    assert resolve_paths(net, ("@stages[1:]",), "student") == ("b", "c")
+    assert resolve_paths(net, ("@stages[:-1]",), "student") == ("a", "b")
+    with pytest.raises(ConfigError, match=r"'@stages\[5:\]' selects none"):
+        resolve_paths(net, ("@stages[5:]",), "student")
     with pytest.raises(ConfigError, match=r"has no feature paths '@preact'; it has @stages, @embedding"):
         resolve_paths(net, ("@preact",), "teacher")
     with pytest.raises(ConfigError, match=r"'@stages\[3\]': the student has 3 '@stages' paths"):

@@ -10,8 +10,9 @@ What a term may declare and receive, in the order the objective uses them:
 - `needs_teacher`: it reads the teacher (its logits or features);
 - `student_features` / `teacher_features`: module paths (as in `model.named_modules()`) whose
   outputs it reads, or symbolic names resolved against the model's `feature_paths` (every kdlab
-  model has them: `@stages` for all stage outputs, `@stages[-1]` for the last, `@preact`,
-  `@embedding`); `bind(student, teacher)` resolves them to paths before training;
+  model has them: `@stages` for the stem and every stage's output, `@stages[-1]` for the last,
+  `@stages[1:]` for all but the stem, `@preact`, `@embedding`, `@classifier`); `bind(student,
+  teacher)` resolves them to paths before training;
 - `setup(ctx)`: once, with a `TermSetup` (the features of a sample batch, the size of the training
   split, the number of classes), to shape what it learns; parameters and buffers made here are
   optimised, updated and checkpointed;
@@ -104,7 +105,7 @@ class TermSetup:
 
 def resolve_paths(model: nn.Module | None, specs: tuple[str, ...], role: str) -> tuple[str, ...]:
     """Module paths from specs that are paths or symbolic names of the model's `feature_paths`:
-    `@name` (all of them, in order) or `@name[i]` (one, Python indexing)."""
+    `@name` (all of them, in order), `@name[i]` (one) or `@name[a:b]` (a slice), as Python indexes."""
     from ..errors import ConfigError
 
     paths: list[str] = []
@@ -120,10 +121,13 @@ def resolve_paths(model: nn.Module | None, specs: tuple[str, ...], role: str) ->
         found = list(known[name])
         if index:
             try:
-                found = [found[int(index.rstrip("]"))]]
-            except (ValueError, IndexError):
+                parts = [int(p) if p.strip() else None for p in index.rstrip("]").split(":")]
+                found = found[slice(*parts)] if len(parts) > 1 else [found[parts[0]]]
+            except (ValueError, IndexError, TypeError):
                 raise ConfigError(f"'{spec}': the {role} has {len(found)} '@{name}' paths; index them as @{name}[0] "
-                                  f"to @{name}[{len(found) - 1}] or @{name}[-1]") from None
+                                  f"to @{name}[{len(found) - 1}], @{name}[-1], or slice them as @{name}[1:]") from None
+            if not found:
+                raise ConfigError(f"'{spec}' selects none of the {role}'s {len(known[name])} '@{name}' paths")
         paths += found
     return tuple(paths)
 
