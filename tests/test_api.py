@@ -41,7 +41,7 @@ def test_readme_example_then_cli_in_a_fresh_process(tmp_path):
     runs = tmp_path / "runs" / "api"
     cfg = RunDir(runs / "student").config()  # SmallCNN is not importable here: read by the schema alone
     assert cfg.model.name == "SmallCNN" and cfg.model.object and cfg.data.object
-    assert set(cfg.loss.terms) == {"kd", "hint", "logit_penalty"} and cfg.loss.terms["logit_penalty"].object
+    assert set(cfg.loss.terms) == {"kd", "hint", "logit_match"} and cfg.loss.terms["logit_match"].object
 
     analysis = json.loads(_kdlab(tmp_path, "analyze", "--teacher", str(runs / "teacher"), "--student",
                                  str(runs / "student"), "--json", "--no-figures"))

@@ -9,7 +9,7 @@ SRC = Path(__file__).parents[1] / "src" / "kdlab"
 
 # Bottom to top, as in the README.
 LAYERS = [
-    {"version", "errors", "values", "io", "registry", "plotting", "sources", "tables"},
+    {"version", "errors", "values", "io", "registry", "plotting", "sources", "tables", "memory"},
     {"data", "models", "losses", "probes", "loggers"},
     {"config"},
     {"records"},

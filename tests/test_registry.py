@@ -77,7 +77,8 @@ def test_a_loss_term_in_one_new_file_of_a_plugin_package_works_by_name(tmp_path)
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "runs" / "plugged"
     stored = yaml.safe_load((run / "config.yaml").read_text())
-    assert stored["loss"]["terms"]["smoothed_ce"] == {"term": None, "weight": 1.0, "object": None, "smoothing": None}
+    assert stored["loss"]["terms"]["smoothed_ce"] == {"term": None, "weight": 1.0, "schedule": None, "object": None,
+                                                      "smoothing": None}
     info = json.loads((run / "run.json").read_text())
     assert info["code"]["loss term smoothed_ce"]  # a plugin's code is part of the run's identity
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["train_smoothed_ce"] > 0

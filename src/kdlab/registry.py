@@ -154,11 +154,15 @@ class Registry:
         options = self.check_options(name, options)
         try:
             return self.get(name)(**context, **options)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError, MemoryError) as e:
+            # OverflowError / MemoryError: a size the options asked for beyond what an index holds or
+            # the machine can allocate (a model's are refused before, kdlab.train.loop.check_model_fits).
             if not options:  # not the user's options at fault: a genuine bug, keep the traceback
                 raise
             defaults = {k: v for k, v in self.options(name).items() if k in options}
-            raise ConfigError(f"{self.kind} '{name}' cannot use options {options} ({e}); defaults: {defaults}") from None
+            reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise ConfigError(f"{self.kind} '{name}' cannot use options {options} ({reason}); "
+                              f"defaults: {defaults}") from None
 
 
 def _annotations(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -129,3 +129,28 @@ def test_soft_targets_and_temperature():
     hot, cool = soft_targets(logits, 1.0), soft_targets(logits, 8.0)
     assert cool.max() < hot.max()
     assert torch.allclose(soft_targets(logits, 2.0, center=True).sum(1), torch.zeros(1, dtype=torch.float64))
+
+
+def test_text_model_kernel_with_attention_mask_equals_the_definition():
+    """roberta's forward branches on the mask's values (transformers skips an all-ones mask), which
+    vmap cannot follow: the kernel is then taken a sample at a time, and still equals the definition,
+    padding masked out."""
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = build_model("roberta", 2, (6,), {"layers": 1, "hidden": 8, "heads": 2, "vocab_size": 20}).double()
+    x = torch.randint(3, 20, (3, 6))
+    mask = torch.ones(3, 6, dtype=torch.long)
+    mask[1, 4:] = 0
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    for i in range(3):
+        out = model(x[i : i + 1], attention_mask=mask[i : i + 1]).logits[0]
+        rows.append(torch.stack([torch.cat([g.flatten() for g in torch.autograd.grad(out[k], params, retain_graph=True,
+                                                                                     allow_unused=True) if g is not None])
+                                 for k in range(2)]))
+    J = torch.stack(rows)
+    got = empirical_ntk(model, x, fields={"attention_mask": mask}, chunk=2)
+    assert torch.allclose(got, torch.einsum("akp,bkp->ab", J, J), rtol=1e-8, atol=0)
+    unmasked = empirical_ntk(model, x, fields={"attention_mask": torch.ones_like(mask)}, chunk=2)
+    assert not torch.allclose(got[1, 1], unmasked[1, 1])  # the mask is read

@@ -85,7 +85,7 @@ def test_the_probe_asks_the_objective():
     from kdlab.train.loop import setup
 
     given = Given(teacher=build_model("channel_linear", 10, (10, 16)))
-    cfg = resolve({"data": {"name": "synthetic-channels", "num_train": 64, "num_test": 16},
+    cfg = resolve({"data": {"name": "synthetic-channels", "num_train": 64, "num_test": 16, "dim": 16},
                    "model": {"name": "channel_linear"}, "record": {"probes": ["constructive_updates"]},
                    "loss": {"terms": {"dkd": {"weight": 1.0, "temperature": 1.0}, "kd": {"weight": 1.0}}}}, given=given)
     with pytest.raises(ConfigError, match="different temperatures"):

@@ -98,3 +98,38 @@ def test_steps_and_epochs_together_are_refused(fails, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({**TEXT, "name": "x"}))
     fails("run", config, "--out", tmp_path / "out", "train.epochs=3", match="give train.steps or train.epochs")
+
+
+def test_every_command_takes_a_text_run(runs, cli, tmp_path):
+    """complexity (of a student run and of an untrained registered model), the per-sample tables and
+    the overview report read a text run as they read an image run."""
+    out, teacher = runs
+    code, stdout, err = cli("complexity", "--teacher", teacher.root, "--student-model", "roberta-tiny", "--n", 16,
+                            "--out", tmp_path / "c1", "--json")
+    assert code == 0, err
+    first = json.loads(stdout)
+    code, stdout, err = cli("complexity", "--teacher", teacher.root, "--student", teacher.root, "--n", 16,
+                            "--out", tmp_path / "c2", "--json")
+    assert code == 0, err
+    second = json.loads(stdout)
+    for report in (first, second):
+        assert report["n"] == 16 and all(np.isfinite(v) for v in _numbers(report["data"] if "data" in report else report))
+    code, stdout, err = cli("analyze", "--teacher", teacher.root, "--student", teacher.root, "--per-sample",
+                            tmp_path / "samples.csv", "--no-figures", "--json")
+    assert code == 0, err
+    assert len((tmp_path / "samples.csv").read_text().splitlines()) == 1 + 160 + 48  # train and test samples
+    code, stdout, err = cli("report", out, "--out", tmp_path / "report", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["runs"] >= 1 and (tmp_path / "report" / "overview.html").is_file()
+
+
+def _numbers(value):
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _numbers(v)]
+    return []

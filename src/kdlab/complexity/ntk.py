@@ -28,6 +28,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ..errors import ConfigError
+from ..memory import check_fits
 from ..models import forward_kwargs, logits_in
 from .layerwise import add_products, bytes_per_sample, layers_of, layerwise_ntk
 
@@ -44,7 +45,24 @@ def _jacobian_fn(model: nn.Module, num_classes: int, images: bool, fields: dict[
         out = functional_call(model, (p, buffers), (xi.unsqueeze(0),), {n: v.unsqueeze(0) for n, v in fi.items()})
         return logits_in(out, model)[0, k]
 
-    per_sample_grad = vmap(grad(logit), in_dims=(None, 0, 0, None))
+    batched = vmap(grad(logit), in_dims=(None, 0, 0, None))
+
+    def one_by_one(p, xs, fs, k):
+        """What `batched` computes, a sample at a time: for models whose forward branches on their
+        inputs' values, which vmap cannot follow (transformers' check for an all-ones attention mask)."""
+        grads = [grad(logit)(p, xs[i], {n: v[i] for n, v in fs.items()}, k) for i in range(len(xs))]
+        return {name: torch.stack([g[name] for g in grads]) for name in grads[0]}
+
+    per_sample = [batched]
+
+    def per_sample_grad(p, xs, fs, k):
+        try:
+            return per_sample[0](p, xs, fs, k)
+        except RuntimeError as e:
+            if per_sample[0] is one_by_one or "data-dependent control flow" not in str(e):
+                raise
+            per_sample[0] = one_by_one
+            return one_by_one(p, xs, fs, k)
 
     def jacobian(start: int, stop: int, x: torch.Tensor) -> torch.Tensor:
         """(K, b, P): per-sample gradients of every logit, for samples start:stop."""
@@ -94,6 +112,12 @@ def empirical_ntk(
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     try:
+        kernels = 1
+        if mode == "per_class":
+            with torch.no_grad():
+                kernels = logits_in(model(x[:1], **{n: v[:1] for n, v in fields.items()}), model).shape[1]
+        check_fits(8 * kernels * len(x) ** 2, f"the {'per-class ' if kernels > 1 else ''}NTK of {len(x):,} samples",
+                   x.device.type)
         layers = layers_of(model) if method != "vmap" and not fields else None
         if method == "layers" and layers is None:
             raise ValueError("method='layers' needs a model whose trainable parameters all belong to Conv2d, "

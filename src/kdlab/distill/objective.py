@@ -49,7 +49,7 @@ class Objective(nn.Module):
         return self.weighting.temperature(term)
 
     def attach(self, student: nn.Module, teacher: nn.Module | None, sample: dict[str, torch.Tensor],
-               num_train: int, num_classes: int) -> None:
+               num_train: int, num_classes: int, train_labels: torch.Tensor | None = None) -> None:
         """Resolve the terms' feature names, hook the submodules they read, and let terms shape
         themselves on a sample batch. A term that never weighs needs no teacher, no shaping."""
         active = {name: term for name, term in self.terms.items() if self.weighting.weighs_ever(name)}
@@ -68,7 +68,7 @@ class Objective(nn.Module):
                 if teacher is not None:
                     logits_of(teacher, sample)
             student.train(was_training)
-        ctx = TermSetup(*self.features(), num_train=num_train, num_classes=num_classes)
+        ctx = TermSetup(*self.features(), num_train=num_train, num_classes=num_classes, train_labels=train_labels)
         for term in active.values():
             term.setup(ctx)
 

@@ -95,12 +95,14 @@ class _Declared(dict):
 @dataclass
 class TermSetup:
     """What a term knows before training: the named features of a sample batch (eval mode), the
-    number of training samples (the rows `batch["position"]` indexes) and of classes."""
+    number of training samples (the rows `batch["position"]` indexes) and of classes, and the
+    training labels by row (as trained on, label noise included; None outside a run)."""
 
     features: dict[str, torch.Tensor]
     teacher_features: dict[str, torch.Tensor]
     num_train: int
     num_classes: int
+    train_labels: torch.Tensor | None = None
 
 
 def resolve_paths(model: nn.Module | None, specs: tuple[str, ...], role: str) -> tuple[str, ...]:
@@ -127,7 +129,8 @@ def resolve_paths(model: nn.Module | None, specs: tuple[str, ...], role: str) ->
                 raise ConfigError(f"'{spec}': the {role} has {len(found)} '@{name}' paths; index them as @{name}[0] "
                                   f"to @{name}[{len(found) - 1}], @{name}[-1], or slice them as @{name}[1:]") from None
             if not found:
-                raise ConfigError(f"'{spec}' selects none of the {role}'s {len(known[name])} '@{name}' paths")
+                raise ConfigError(f"'{spec}' selects none of the {role}'s ({type(model).__name__}) {len(known[name])} "
+                                  f"'@{name}' paths ({', '.join(known[name])})")
         paths += found
     return tuple(paths)
 
@@ -142,7 +145,8 @@ class LossTerm(nn.Module):
     teacher_features: tuple[str, ...] = ()
 
     def bind(self, student: nn.Module, teacher: nn.Module | None) -> None:
-        """Resolve symbolic feature names (`@stages`, `@embedding[0]`) to the models' module paths."""
+        """Resolve symbolic feature names (`@stages`, `@embedding[0]`) to the models' module paths.
+        The place to read the models' structure (ofd reads the teacher's batch norms here)."""
         self.student_features = resolve_paths(student, tuple(self.student_features), "student")
         self.teacher_features = resolve_paths(teacher, tuple(self.teacher_features), "teacher")
 

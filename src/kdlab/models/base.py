@@ -106,9 +106,15 @@ def check_outputs(model: nn.Module, sample: dict[str, torch.Tensor], num_classes
     (eval mode, no gradients: nothing about the run changes)."""
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        width = logits_of(model, sample).shape[1]
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            width = logits_of(model, sample).shape[1]
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:  # shapes that do not fit the data
+        shapes = ", ".join(f"{k} {tuple(v.shape[1:])}" for k, v in sample.items() if isinstance(v, torch.Tensor))
+        raise ConfigError(f"the {role} ({type(model).__name__}) cannot take this data's samples ({shapes}): "
+                          f"{str(e).splitlines()[0][:200]}; build it for this data") from None
+    finally:
+        model.train(was_training)
     if width != num_classes:
         raise ConfigError(f"the {role} ({type(model).__name__}) gives {width} logits per sample but the data has "
                           f"{num_classes} classes; build it with {num_classes} outputs")

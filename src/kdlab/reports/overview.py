@@ -37,7 +37,7 @@ import numpy as np
 from ..analysis import RunAnalysis, analyze_runs, per_sample_frame
 from ..analysis.figures import plot_evolution, plot_main
 from ..config import RunConfig
-from ..errors import KdlabError
+from ..errors import KdlabError, RunError
 from ..losses.weighting import TermFacts, Weighting
 from ..plotting import PALETTE, STUDENT, TEACHER, plain, plt, save_figure
 from ..records import RunDir, RunInfo, Summary
@@ -79,8 +79,9 @@ class Found:
         return json.dumps(cfg, sort_keys=True)
 
 
-def read_runs(runs: dict[str, RunDir]) -> tuple[list[Found], list[str]]:
-    """The finished runs, and a line for each run that could not be read (never dropped silently)."""
+def read_runs(runs: dict[str, RunDir], allow_none: bool = False) -> tuple[list[Found], list[str]]:
+    """The finished runs, and a line for each run that could not be read (never dropped silently).
+    None at all is an error unless `allow_none` (a report with other sources, e.g. published numbers)."""
     found, skipped = [], []
     for name, run in runs.items():
         try:
@@ -91,6 +92,12 @@ def read_runs(runs: dict[str, RunDir]) -> tuple[list[Found], list[str]]:
             found.append(Found(name, run, cfg, run.summary(), run.info()))
         except (KdlabError, OSError) as e:
             skipped.append(f"{name}: {e}")
+    if not runs and not allow_none:
+        raise RunError("no run directory (a folder with config.yaml) to report on; give the --out folder of "
+                       "`kdlab run` or `kdlab plan`")
+    if runs and not found and not allow_none:  # a report of nothing is a mistake to say, not an empty page
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise RunError(f"no run found is finished and readable ({len(runs)} found): {skipped[0]}{more}")
     return found, skipped
 
 

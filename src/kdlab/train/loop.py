@@ -26,6 +26,7 @@ from ..data.base import to_device
 from ..distill.objective import Objective
 from ..distill.teachers import RunTeacher, Teacher, check_same_tokenizer
 from ..errors import ConfigError, RunError
+from ..memory import check_fits
 from ..values import FLOAT32_MAX
 from ..io import code_version, write_npz
 from ..loggers import Logger, build_loggers, hyperparameters
@@ -296,6 +297,7 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     images = len(ds.input_shape) == 3
     model = given.model
     if model is None:
+        check_model_fits(cfg, ds, pipeline, device)
         model = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options)
     model = to_device_format(model, device, images)
     objective = Objective(cfg.loss, given.losses, cfg.train.steps_per_epoch(len(ds.train))).to(device)
@@ -313,7 +315,8 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
     check_outputs(model, sample, ds.num_classes, "student")
     if teacher is not None:
         check_outputs(teacher.model, sample, ds.num_classes, "teacher")
-    objective.attach(model, teacher.model if teacher is not None else None, sample, len(ds.train), ds.num_classes)
+    objective.attach(model, teacher.model if teacher is not None else None, sample, len(ds.train), ds.num_classes,
+                     train_labels=ds.train.label)
     params = [p for p in model.parameters() if p.requires_grad] + [p for p in objective.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg.train)
     probes = build_probes(cfg.record.probes, ds, model, cfg, objective, pipeline)
@@ -335,6 +338,38 @@ def setup(cfg: ResolvedConfig, given: Given = Given(), teacher_run: RunDir | Non
                    objective=objective, optimizer=optimizer, probes=probes, autocast=dtype, scaler=scaler,
                    forward=forward if forward is not model else None, teacher_forward=teacher_forward, ranks=ranks,
                    cache_teacher=cache)
+
+
+OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2}  # tensors an optimizer keeps per parameter
+
+
+def check_model_fits(cfg: ResolvedConfig, ds: Dataset, pipeline: Pipeline, device: torch.device) -> None:
+    """Before a registered model is allocated: build it on the meta device (shapes, no memory), run a
+    training batch through it there, and refuse in one line what cannot fit: weights, gradients and
+    optimizer states, and every layer's output and its gradient for a batch. Models that cannot run
+    on the meta device are only checked by their parameters, those that cannot be built there not."""
+    try:
+        with torch.device("meta"):
+            meta = build_model(cfg.model.name, ds.num_classes, ds.input_shape, cfg.model.options)
+    except Exception:  # noqa: BLE001 (one that cannot be built there, e.g. loaded from a folder: the real
+        return  # build below says what is wrong, if anything)
+    params = sum(p.numel() for p in meta.parameters())
+    outputs: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.numel() if isinstance(o, torch.Tensor) else 0))
+             for m in meta.modules() if not any(True for _ in m.children())]
+    try:
+        rows = torch.arange(min(len(ds.train), cfg.train.batch_size))
+        batch = {k: v.to("meta") for k, v in pipeline.eval(ds.train.batch(rows)).items()}
+        with torch.no_grad():
+            logits_of(meta, batch)
+    except Exception:  # noqa: BLE001 (a model with host-side logic, e.g. .item(): parameters only)
+        outputs.clear()
+    finally:
+        for h in hooks:
+            h.remove()
+    need = 4 * (params * (2 + OPTIMIZER_STATES[cfg.train.optimizer]) + 2 * sum(outputs))
+    check_fits(need, f"model '{cfg.model.name}' ({params:,} parameters) training at batch {cfg.train.batch_size}",
+               device.type)
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
