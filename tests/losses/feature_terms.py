@@ -45,6 +45,16 @@ def close(actual: torch.Tensor, expected: torch.Tensor, rel: float = 1e-5) -> No
     assert error <= rel * size or error < 1e-30, f"relative error {error / max(size, 1e-300):.2e} > {rel:g}"
 
 
+def same_value_and_gradients(term, loss, ref, features: dict, ref_features: dict, ref_params: dict, rel: float) -> None:
+    """The term's loss (after backward) against a re-implementation's `ref`: value, the gradient in
+    each feature, and in each of the term's parameters."""
+    close(loss, ref, rel)
+    for k in ref_features:
+        close(features[k].grad, ref_features[k].grad, rel)
+    for name, p in term.named_parameters():
+        close(p.grad, ref_params[name].grad, rel)
+
+
 def finite(loss: torch.Tensor, *tensors: torch.Tensor) -> bool:
     grads = [t.grad for t in tensors]
     return bool(torch.isfinite(loss).all()) and all(g is not None and bool(torch.isfinite(g).all()) for g in grads)

@@ -10,8 +10,8 @@ from torch import nn
 from kdlab.errors import ConfigError
 from kdlab.losses import LOSS_TERMS
 from kdlab.losses.ofd import margin_bn_of
-from tests.losses.feature_terms import (batch_norm_train, build, close, conv, double_leaves, finite, leaves, step,
-                                        value)
+from tests.losses.feature_terms import (batch_norm_train, build, conv, double_leaves, finite, leaves,
+                                        same_value_and_gradients, step, value)
 
 
 class Teacher(nn.Module):
@@ -138,11 +138,7 @@ def test_value_and_gradient_match_the_paper_in_float64(kernel, dtype, rel):
     ref = ofd_from_paper([ds["s1"], ds["s2"]], [t["bn1"].double(), t["bn2"].double()], params,
                          [teacher.bn1, teacher.bn2], kernel)
     ref.backward()
-    close(loss, ref, rel)
-    for k in ds:
-        close(fs[k].grad, ds[k].grad, rel)
-    for name, p in term.named_parameters():
-        close(p.grad, params[name].grad, rel)
+    same_value_and_gradients(term, loss, ref, fs, ds, params, rel)
 
 
 @pytest.mark.parametrize("case", ["huge", "zero", "one"])

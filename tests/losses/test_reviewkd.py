@@ -8,7 +8,8 @@ from torch import nn
 from kdlab.errors import ConfigError
 from kdlab.losses import LOSS_TERMS
 from kdlab.losses.reviewkd import hcl
-from tests.losses.feature_terms import batch_norm_train, build, close, conv, double_leaves, finite, leaves, step, value
+from tests.losses.feature_terms import (batch_norm_train, build, conv, double_leaves, finite, leaves,
+                                        same_value_and_gradients, step, value)
 
 S_PATHS, T_PATHS = ["s1", "s2", "s3", "se"], ["t1", "t2", "t3", "te"]
 
@@ -96,11 +97,7 @@ def test_value_and_gradient_match_the_paper_in_float64(dtype, rel):
     as_map = lambda x: x[:, :, None, None] if x.dim() == 2 else x  # noqa: E731
     ref = reviewkd_from_paper([as_map(ds[k]) for k in S_PATHS], [as_map(t[k].double()) for k in T_PATHS], params)
     ref.backward()
-    close(loss, ref, rel)
-    for k in ds:
-        close(fs[k].grad, ds[k].grad, rel)
-    for name, p in term.named_parameters():
-        close(p.grad, params[name].grad, rel)
+    same_value_and_gradients(term, loss, ref, fs, ds, params, rel)
 
 
 @pytest.mark.parametrize("case", ["huge", "zero", "one"])

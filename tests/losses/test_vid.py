@@ -9,7 +9,7 @@ from torch import nn
 
 from kdlab.errors import ConfigError
 from kdlab.losses import LOSS_TERMS
-from tests.losses.feature_terms import build, close, double_leaves, finite, leaves, step, value
+from tests.losses.feature_terms import build, double_leaves, finite, leaves, same_value_and_gradients, step, value
 
 
 def features(n=3, seed=0):
@@ -69,11 +69,7 @@ def test_value_and_gradient_match_the_paper_in_float64(dtype, rel):
     ds = {k: v.detach().double().requires_grad_() for k, v in s.items()}
     ref = vid_from_paper([ds["s1"], ds["s2"]], [t["t1"].double(), t["t2"].double()], params)
     ref.backward()
-    close(loss, ref, rel)
-    for k in ds:
-        close(fs[k].grad, ds[k].grad, rel)
-    for name, p in term.named_parameters():
-        close(p.grad, params[name].grad, rel)
+    same_value_and_gradients(term, loss, ref, fs, ds, params, rel)
 
 
 @pytest.mark.parametrize("case", ["huge", "zero", "one"])
