@@ -38,6 +38,7 @@ bench: $(DEV)
 	$(PY) benchmarks/analysis.py
 	$(PY) benchmarks/ntk.py
 	$(PY) benchmarks/text_step.py
+	$(PY) benchmarks/methods_step.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -251,7 +251,7 @@ class Bench:
 
     # KD steps
     def kd(self):
-        s, dev = self.size, self.device
+        s = self.size
         g = torch.Generator().manual_seed(0)
         n = s["batch"] * (s["steps"] + s["warmup"] + 1)
         x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)

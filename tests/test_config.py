@@ -110,14 +110,16 @@ def test_every_shipped_config_uses_loss_terms_and_takes_a_term_override():
     for path in sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml")):
         raw = read_yaml(path)
         runs = {name: b for name, (_, b) in expand_seeds(raw["runs"]).items()} if is_plan(raw) else {None: raw}
+        overrides = []
         for name, body in runs.items():
             loss = body.get("loss") or {}
             assert "terms" in loss and not set(loss) & set(LEGACY_LOSS_KEYS), path
-            for term in loss["terms"]:
-                if name is None:
-                    resolve(raw, [f"loss.terms.{term}.weight=0.5"])
-                else:
-                    resolve_plan(raw, "runs", [f"runs.{name}.loss.terms.{term}.weight=0.5"])
+            overrides += [f"loss.terms.{term}.weight=0.5" if name is None else f"runs.{name}.loss.terms.{term}.weight=0.5"
+                          for term in loss["terms"]]
+        # one resolve per file: a plan's runs are resolved together (the CRD plan has 188)
+        resolved = resolve(raw, overrides) if not is_plan(raw) else resolve_plan(raw, "runs", overrides)
+        configs = [resolved] if not is_plan(raw) else resolved.runs
+        assert all(t.weight == 0.5 for c in configs for t in c.loss.terms.values()), path
 
 
 def test_a_term_override_adds_to_a_files_older_loss_keys():

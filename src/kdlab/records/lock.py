@@ -32,7 +32,7 @@ class RunLock:
         self.root.mkdir(parents=True, exist_ok=True)
         try:  # never through a link: a planted .lock -> /elsewhere would make kdlab create that file
             fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-        except OSError as e:
+        except OSError:
             if (self.root / LOCK_NAME).is_symlink():
                 raise RunError(f"{self.root / LOCK_NAME} is a symbolic link; kdlab follows no link inside a run "
                                f"directory: remove it") from None
