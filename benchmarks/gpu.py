@@ -58,7 +58,8 @@ import kdlab
 import ntk
 import text_step
 from roofline import gemm_rate
-from train_step import MEAN, STD, ReferenceKD, kd_session, step_flops, time_session, time_steps
+from train_step import (MEAN, STD, ReferenceKD, kd_session, random_images, step_flops, synchronize, time_session,
+                        time_steps)
 
 HERE = Path(__file__).resolve().parent
 KDLAB = str(Path(kdlab.__file__).resolve().parent)
@@ -235,10 +236,6 @@ class Bench:
               + f" [{row['wall_s']} s]", file=sys.stderr, flush=True)
         return row
 
-    def sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
     # matmul rates
     def matmul(self):
         s = self.size
@@ -252,10 +249,7 @@ class Bench:
     # KD steps
     def kd(self):
         s = self.size
-        g = torch.Generator().manual_seed(0)
-        n = s["batch"] * (s["steps"] + s["warmup"] + 1)
-        x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-        y = torch.randint(0, 100, (n,), generator=g)
+        x, y = random_images(s["steps"] + s["warmup"], s["batch"])
         for kind, augment, variants in (("kd", True, self.variants),
                                         ("cached", False, [v for v in self.variants if "+" not in v])):
             section = ("KD step, resnet56 -> resnet20, crop-flip" if augment else
@@ -288,13 +282,11 @@ class Bench:
         session = kd_session(x, y, s["batch"], dev, precision, compiled, "every step" if augment else "cached", augment)
         if not augment and not session.cache_teacher:
             raise RuntimeError("kdlab did not cache the teacher's logits without augmentation")
-        row = strictly(partial(self.timed, session, s["batch"], steps=s["steps"], warmup=s["warmup"]), dev)
+        row = strictly(partial(time_session, session, s["batch"], steps=s["steps"], warmup=s["warmup"], device=dev),
+                       dev)
         if not compiled:  # the FLOP counter over a compiled step counts nothing useful; it is the eager step's work
             row["flops"] = step_flops(session)
         return {**row, "unit": "img/s"}
-
-    def timed(self, session, batch, steps, warmup, check=nullcontext):
-        return time_session(session, batch, steps, warmup, self.device, check)
 
     # the NTK
     def ntk(self):
@@ -322,10 +314,10 @@ class Bench:
                 raise Skipped(f"its Jacobians need ~{need / 2**30:.0f} GiB, {free / 2**30:.0f} GiB are free")
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        self.sync()
+        synchronize(self.device)
         t0 = time.perf_counter()
         theta = fn(model, x)
-        self.sync()
+        synchronize(self.device)
         seconds = time.perf_counter() - t0
         return {"value": seconds, "unit": "s", "precision": "fp32", "theta": theta.double().cpu(),
                 "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
@@ -354,8 +346,8 @@ class Bench:
                                          s["text_options"], teacher)
         if session.cache_teacher != (teacher == "cached"):
             raise RuntimeError(f"kdlab {'did not cache' if teacher == 'cached' else 'cached'} the teacher's logits")
-        row = strictly(partial(self.timed, session, s["text_batch"], steps=s["text_steps"], warmup=s["text_warmup"]),
-                       self.device)
+        row = strictly(partial(time_session, session, s["text_batch"], steps=s["text_steps"], warmup=s["text_warmup"],
+                               device=self.device), self.device)
         return {**row, "flops": step_flops(session), "unit": "seq/s"}
 
     # derived columns and the projection

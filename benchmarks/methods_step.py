@@ -3,8 +3,9 @@
 resnet32x4 -> resnet8x4 (the CRD benchmark's pair, kdlab's `resnet32x4` and `resnet8x4`) at batch 64 on
 CIFAR-shaped random uint8 images (3 x 32 x 32, 100 classes) with crop-and-flip augmentation, each
 method with the objective configs/benchmarks/cifar100_crd.yaml gives it (its terms, weights and
-features: make_cifar100_crd.loss), through kdlab's own loop (kdlab.train.loop.setup with the models
-and data given as objects, Session.batches and Session.train_step: the teacher runs every step).
+features: make_cifar100_crd.loss) and the plan's SGD settings, through kdlab's own loop
+(kdlab.train.loop.setup with the models and data given as objects, Session.batches and
+Session.train_step: the teacher runs every step).
 Methods are timed in turn, round after round (--rounds; each round starts one method later), and
 each keeps its best round, so a busy machine slows all of them alike. The vanilla (one-hot) step has no teacher.
 
@@ -19,6 +20,7 @@ Run: .venv/bin/python benchmarks/methods_step.py [--steps 6] [--warmup 1] [--rou
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import time
@@ -36,13 +38,14 @@ from kdlab.models import MODELS, build_model
 from kdlab.train.loop import setup
 
 from roofline import gemm_rate
-from train_step import AUGMENTED, step_flops, time_session
+from train_step import AUGMENTED, random_images, step_flops, time_session
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER, STUDENT = "resnet32x4", "resnet8x4"
-SHAPE, CLASSES = (3, 32, 32), 100
+SHAPE, CLASSES = (3, 32, 32), 100  # random_images' shape
 
 
+@functools.cache
 def plan_generator():
     spec = importlib.util.spec_from_file_location("make_cifar100_crd", ROOT / "configs" / "benchmarks" / "make_cifar100_crd.py")
     module = importlib.util.module_from_spec(spec)
@@ -86,8 +89,9 @@ def session(terms: dict, x, y, batch: int, device: torch.device, precision: str)
     data = from_tensors((x, y), (x[:1], y[:1]), name="bench", num_classes=CLASSES, transforms=AUGMENTED)
     reads_teacher = any(t != "onehot" for t in terms)
     given = Given(model=student, data=data, teacher=teacher if reads_teacher else None)
-    cfg = resolve({"train": {"batch_size": batch, "lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
-                             "device": device.type, "precision": precision}, "loss": {"terms": terms}}, given=given)
+    optimizer = {k: plan_generator().RECIPE[k] for k in ("lr", "momentum", "nesterov", "weight_decay")}  # the plan's
+    cfg = resolve({"train": {"batch_size": batch, **optimizer, "device": device.type, "precision": precision},
+                   "loss": {"terms": terms}}, given=given)
     return setup(cfg, given)
 
 
@@ -111,10 +115,7 @@ def main() -> int:
     if "kd" not in methods:
         methods = ["kd", *methods]  # the reference of every ratio
     found, skipped = objectives(methods)
-    g = torch.Generator().manual_seed(0)
-    n = args.batch * (args.steps + args.warmup + 1)
-    x = torch.randint(0, 256, (n, *SHAPE), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, CLASSES, (n,), generator=g)
+    x, y = random_images(args.steps + args.warmup, args.batch, CLASSES)
     sessions = {}
     for m, terms in found.items():
         try:
@@ -151,6 +152,7 @@ def main() -> int:
     print(f"fp32 GEMM rate {peak / 1e9:.0f} GFLOP/s (4096^2 matmul, this run)")
     if args.json:
         args.json.write_text(json.dumps({"device": device.type, "threads": torch.get_num_threads(), "batch": args.batch,
+                                         "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
                                          "precision": args.precision, "gemm_flops": peak, "methods": rows,
                                          "skipped": skipped, "time": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
     return 0

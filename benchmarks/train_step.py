@@ -43,6 +43,14 @@ def make_models(device):
     return build_model("resnet20", 100, (3, 32, 32)).to(device), build_model("resnet56", 100, (3, 32, 32)).to(device)
 
 
+def random_images(steps: int, batch: int, classes: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-shaped uint8 images (3 x 32 x 32) and labels for `steps` batches and one more, seeded."""
+    g = torch.Generator().manual_seed(0)
+    n = batch * (steps + 1)
+    return (torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+            torch.randint(0, classes, (n,), generator=g))
+
+
 def _config(batch, device, given: Given, precision="fp32", compile=False):
     """Pure KD at T = 4 (or one-hot without a teacher) with SGD-Nesterov; data, student and teacher are given."""
     loss = {"kd": {"weight": 1.0, "temperature": 4.0}} if given.teacher is not None else {"onehot": {"weight": 1.0}}
@@ -96,12 +104,12 @@ def time_steps(batches, step, batch, steps, warmup, device, check=nullcontext) -
     stream = _endless(batches)
     for _ in range(warmup):
         step(next(stream))
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     with check():
         for _ in range(steps):
             step(next(stream))
-    _sync(device)
+    synchronize(device)
     return steps * batch / (time.perf_counter() - t0)
 
 
@@ -170,7 +178,7 @@ def bench_reference(x, y, batch, steps, warmup, device, workers) -> float:
     return time_steps(lambda epoch: loader, lambda b: kd.step(b[0].to(device)), batch, steps, warmup, device)
 
 
-def _sync(device):
+def synchronize(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -186,10 +194,7 @@ def main():
                    help="kdlab variants to time: fp32, bf16, fp16 (GPU), and any of them +compile (e.g. bf16+compile)")
     args = p.parse_args()
     device = torch.device(args.device)
-    g = torch.Generator().manual_seed(0)
-    n = args.batch * (args.steps + args.warmup + 1)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 100, (n,), generator=g)
+    x, y = random_images(args.steps + args.warmup, args.batch)
     ref = bench_reference(x, y, args.batch, args.steps, args.warmup, device, args.workers)
     rows = {f"kdlab {v} (on-device batched augmentation, channels_last)":
             bench_ours(x, y, args.batch, args.steps, args.warmup, device, v.split("+")[0], v.endswith("+compile"))

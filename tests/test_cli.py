@@ -150,3 +150,14 @@ def test_bad_option_values_and_missing_report_folder(tmp_path, capsys):
     _fails(capsys, ["run", cfg, "--out", str(tmp_path / "runs")], "option 'hidden' of model 'mlp': Input should be a valid list")
     _fails(capsys, ["report", str(tmp_path / "nothing")], "is not a folder")
     assert not (tmp_path / "nothing").exists()
+
+
+def test_reuse_flag_offers_what_the_records_accept():
+    from kdlab.cli import build_parser
+    from kdlab.records import REUSE
+
+    for command in (["run", "x.yaml"], ["demo"], ["reproduce", "x.yaml"]):
+        for choice in REUSE:
+            assert build_parser().parse_args([*command, "--reuse", choice]).reuse == choice
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command, "--reuse", "always"])

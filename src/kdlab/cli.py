@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=out_default, help=f"output folder (default {out_default})")
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+        # kdlab.records.REUSE, spelled out: importing it here would load torch for every command
         sp.add_argument("--reuse", default="if_same", choices=["if_same", "never"],
                         help="if_same (default): reuse a finished run of the same config and code, resume an "
                              "interrupted one; never: train anew")

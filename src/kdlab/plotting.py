@@ -28,9 +28,9 @@ __all__ = ["CLEAN", "FORMATS", "FigureFormat", "NOISY", "PALETTE", "REFERENCE", 
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies, and in greyscale by lightness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-CLEAN, NOISY = "#0072B2", "#D55E00"  # blue and vermillion
-TEACHER, STUDENT = "#0072B2", "#E69F00"  # blue and orange
-REFERENCE = "#000000"  # black: the palette's last colour, kept for reference lines
+CLEAN, NOISY = PALETTE[0], PALETTE[3]  # blue and vermillion
+TEACHER, STUDENT = PALETTE[0], PALETTE[1]  # blue and orange
+REFERENCE = PALETTE[-1]  # black: the palette's last colour, kept for reference lines
 SEQUENTIAL = "cividis"  # for densities: perceptually uniform and colour-blind-safe
 FORMATS = ("png", "pdf", "svg")
 

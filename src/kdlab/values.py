@@ -12,15 +12,16 @@ from pydantic import AfterValidator, Field
 
 FLOAT32_MAX = 3.4028234663852886e38  # what a float32 parameter update can take as a factor
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # finite and > 0
-# A factor applied to float32 parameters (a learning rate, a weight decay): beyond float32's range an
-# optimizer step cannot even be taken.
+
 def _fits_float32(value: float) -> float:
     if value > FLOAT32_MAX:
         raise ValueError(f"must be at most {FLOAT32_MAX:.4g}, the largest float32 number (got {value:.4g})")
     return value
 
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # finite and > 0
+# A factor applied to float32 parameters (a learning rate, a weight decay): beyond float32's range an
+# optimizer step cannot even be taken.
 Rate = Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_fits_float32)]
 NonNegativeRate = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_fits_float32)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -15,6 +15,12 @@ def test_analysis_of_two_runs(pair):
     assert sum(report["splits"]["test"]["dissection"].values()) == 450
 
 
+def test_a_teacher_s_predictions_read_once_give_the_same_analysis(pair):
+    from kdlab.analysis import load_predictions
+
+    teacher, student = pair
+    read, again = analyze_runs(load_predictions(teacher), student), analyze_runs(teacher, student)
+    assert read.to_json() == again.to_json() and read.teacher == again.teacher == teacher
 def test_analyze_cli_writes_figures_and_json(pair, tmp_path, capsys):
     teacher, student = pair
     assert main(["analyze", "--teacher", str(teacher), "--student", str(student), "--out", str(tmp_path), "--json"]) == 0

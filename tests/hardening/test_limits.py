@@ -18,7 +18,7 @@ from kdlab.config import resolve
 from kdlab.errors import ConfigError, KdlabError, RunError
 from kdlab.losses import LossTerm
 from kdlab.models import build_model
-from kdlab.train.loop import derived_seed
+from kdlab.train.loop import FirstNonFinite, derived_seed
 from kdlab.values import FLOAT32_MAX
 
 from .conftest import TINY, files_under, write_yaml
@@ -220,12 +220,26 @@ class BlowsUp(LossTerm):
 
 
 def test_a_non_finite_loss_stops_the_run_naming_the_step_and_the_term(tmp_path):
-    with pytest.raises(RunError, match=r"non-finite at step \d+ \(epoch 1\), first in term 'bad'") as e:
+    with pytest.raises(RunError, match=r"non-finite at step 1 \(epoch 1\), first in term 'bad'") as e:
         kdlab.fit(TINY, losses={"bad": BlowsUp((2,))}, out=tmp_path,
                   overrides=["loss.terms.bad.weight=1", "loss.terms.onehot.weight=0"], **QUIET)
     assert "\n" not in str(e.value) and "on_nonfinite=skip" in str(e.value)
     assert not list((tmp_path / "tiny" / "checkpoints").glob("*")) if (tmp_path / "tiny" / "checkpoints").exists() \
         else True
+
+
+def test_each_number_is_named_at_the_first_step_it_was_not_finite_as_terms_come_and_go():
+    nan, inf, t = math.nan, math.inf, torch.tensor
+    first = FirstNonFinite()
+    assert first.read() == {}
+    first.add(0, {"onehot": t(1.0), "loss": t(1.0)})
+    first.add(1, {"onehot": t(1.0), "kd": t(inf), "loss": t(-inf)})
+    first.add(2, {"onehot": t(nan), "loss": t(nan)})
+    first.add(3, {"onehot": t(nan), "kd": t(nan), "loss": t(nan)})  # later ones do not move the first
+    assert list(first.read().items()) == [("onehot", 2), ("loss", 1), ("kd", 1)]  # in the order first seen
+    fine = FirstNonFinite()
+    fine.add(0, {"onehot": t(1.0), "loss": t(2.0)})
+    assert fine.read() == {}
 
 
 def test_skip_leaves_the_weights_of_a_non_finite_step_as_they_were(tmp_path):

@@ -20,9 +20,6 @@ BASE = {"data": {"name": "digits", "train_size": 64}, "model": {"name": "resnet8
 quiet = dict(progress=False, log=lambda s: None)
 # The references' weights for each term (RepDistiller's scripts/run_cifar_distill.sh, mdistiller's CFG).
 WEIGHTS = {"at": 1000.0, "nst": 50.0, "sp": 3000.0, "pkt": 30000.0, "rkd": 1.0, "kdsvd": 1.0}
-# Should the model name no feature paths, the module paths its symbolic names stand for here.
-EXPLICIT = {"at": "stages", "nst": "stages", "kdsvd": "stages", "sp": "last", "pkt": "embedding", "rkd": "embedding"}
-PATHS = {"stages": ["blocks.0", "blocks.1", "blocks.2"], "last": "blocks.2", "embedding": "bn"}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +29,6 @@ def teacher(tmp_path_factory):
 
 
 def _student(teacher_run, name, **options):
-    if not hasattr(build_model("resnet8", 10, (1, 8, 8)), "feature_paths"):
-        options = {"student": PATHS[EXPLICIT[name]], "teacher": PATHS[EXPLICIT[name]], **options}
     return resolve({**BASE, "name": f"s_{name}", "seed": 1, "teacher": {"run": str(teacher_run.root)},
                     "loss": {"terms": {"onehot": {"weight": 1.0}, name: {"weight": WEIGHTS[name], **options}}}})
 
@@ -53,8 +48,6 @@ def test_each_term_trains_a_student_for_an_epoch(tmp_path, teacher, name):
 
 def test_symbolic_names_resolve_to_the_references_features():
     model = build_model("resnet8", 10, (1, 8, 8))
-    if not hasattr(model, "feature_paths"):
-        pytest.skip("resnet8 names no feature paths")
     expected = {"at": ("blocks.0", "blocks.1", "blocks.2"), "nst": ("blocks.0", "blocks.1", "blocks.2"),
                 "kdsvd": ("blocks.0", "blocks.1", "blocks.2"), "sp": ("blocks.2",), "pkt": ("embedding",),
                 "rkd": ("embedding",)}
@@ -73,8 +66,6 @@ def test_symbolic_names_resolve_to_the_references_features():
 
 
 def test_what_a_term_cannot_pair_is_an_error_before_training(tmp_path, teacher):
-    if not hasattr(build_model("resnet8", 10, (1, 8, 8)), "feature_paths"):
-        pytest.skip("resnet8 names no feature paths")
     cfg = _student(teacher, "at", student="@stages")
     with pytest.raises(ConfigError, match=r"at: the student's features \(@stages: 'stem' \(16, 8, 8\), 'blocks.0' "
                                           r"\(16, 8, 8\), 'blocks.1' \(32, 4, 4\), 'blocks.2' \(64, 2, 2\)\) and the "

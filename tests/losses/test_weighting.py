@@ -72,7 +72,7 @@ def test_a_switch_target_weighs_and_a_hint_has_no_temperature():
                                "switch": {"to": "kd", "at_step": 10, "window": 4}}, **TEACHER}).weighting
     assert switch.uses_teacher and switch.temperature() == 2.0
     assert not switch.needs_teacher(10) and switch.needs_teacher(11)
-    assert switch.weighted(0) == ["onehot"] and switch.weights(12) == {"onehot": 0.5, "kd": 0.5}
+    assert switch.weights(0) == {"onehot": 1.0, "kd": 0.0} and switch.weights(12) == {"onehot": 0.5, "kd": 0.5}
     hint = resolve({"loss": {"terms": {"onehot": {"weight": 1.0}, "hint": {"student": "a", "teacher": "b"}}},
                     **TEACHER}).weighting
     assert hint.uses_teacher and hint.temperature() is None

@@ -71,7 +71,8 @@ def scatter(ax, x, y, noisy=None, title="", xlabel="teacher X", ylabel="student 
     ax.set_ylabel(ylabel)
 
 
-def _mean_gap(d_x, d_y) -> str:
+def mean_gap(d_x, d_y) -> str:
+    """A panel's mean Y - X, as its title shows it ('' for no points)."""
     return f"mean(Y-X) {np.mean(np.asarray(d_y) - np.asarray(d_x)):+.2f}" if len(d_x) else ""
 
 
@@ -83,7 +84,7 @@ def main_figure(a: RunAnalysis, label_class: bool = False):
     cls = "label class y*" if label_class else "teacher's class"
     for ax, (split, d) in zip(axes, a.splits.items()):
         x, y = pairs[split]
-        scatter(ax, x, y, d.noisy, f"{split} (n={len(d)}), {cls}: {_mean_gap(x, y)}",
+        scatter(ax, x, y, d.noisy, f"{split} (n={len(d)}), {cls}: {mean_gap(x, y)}",
                 f"teacher {PHI}", f"student {PHI}", limits=limits)
     fig.suptitle(plain(a.pair_title))
     return fig
@@ -123,7 +124,7 @@ def evolution_figure(a: RunAnalysis):
     fig, axes = figure_grid(len(a.evolution), share=True)
     limits = shared_limits(*(v for _, d in a.evolution for v in (d.x, d.y)))
     for ax, (step, d) in zip(axes, a.evolution):
-        scatter(ax, d.x, d.y, d.noisy, f"student step {step}: {_mean_gap(d.x, d.y)}", limits=limits)
+        scatter(ax, d.x, d.y, d.noisy, f"student step {step}: {mean_gap(d.x, d.y)}", limits=limits)
     fig.suptitle(plain(f"{a.student_label} over its training against {a.teacher_label} at its step "
                        f"{a.teacher_step}: train split, X fixed to the final teacher (P1 Fig 3)"))
     return fig

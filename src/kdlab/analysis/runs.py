@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ConfigError, KdlabError, RunError
 from ..records import RunDir, load_predictions
-from ..records.predictions import SPLITS
+from ..records.predictions import SPLITS, Predictions
 from ..tables import Table
 from .deviations import Deviations, deviations
 from .summary import dissection, underfitting_summary
@@ -112,7 +112,7 @@ class RunAnalysis:
 
 
 def analyze_runs(
-    teacher: str | Path,
+    teacher: str | Path | Predictions,
     student: str | Path,
     step: int | None = None,
     *,
@@ -122,11 +122,13 @@ def analyze_runs(
     """Teacher (its last recorded step) against the student at `step` (default its last).
 
     `label_source` is the class y* of the ground-truth variant and of correctness: the original,
-    pre-noise label by default, or the (possibly noisy) label the runs trained on.
+    pre-noise label by default, or the (possibly noisy) label the runs trained on. `teacher` may be
+    its predictions already read (load_predictions): a report of many students of one teacher reads
+    them once.
     """
     if label_source not in LABEL_SOURCES:
         raise ConfigError(f"label_source must be one of {', '.join(LABEL_SOURCES)}, got {label_source!r}")
-    te = load_predictions(teacher)
+    te = teacher if isinstance(teacher, Predictions) else load_predictions(teacher)
     st = load_predictions(student, step)
     splits = {s: pair_deviations(te.splits[s], st.splits[s], s, label_source) for s in SPLITS}
     evo = []

@@ -29,7 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..errors import ConfigError
 from ..memory import check_fits
-from ..models import forward_kwargs, logits_in
+from ..models import evaluating, forward_kwargs, logits_in
 from .layerwise import add_products, bytes_per_sample, layers_of, layerwise_ntk
 
 # vmap over many samples at once gets slower per sample on CPU (per-sample intermediates outgrow the
@@ -105,19 +105,16 @@ def empirical_ntk(
     return a tensor, a mapping with 'logits' or an object with `.logits` (kdlab.models.logits_in)."""
     check_per_sample(model)
     fields = forward_kwargs(model, {"inputs": x, **(fields or {})})
-    was_training = model.training
     images = x.dim() == 4
-    model.eval()
     if images:
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    try:
-        kernels = 1
-        if mode == "per_class":
-            with torch.no_grad():
-                kernels = logits_in(model(x[:1], **{n: v[:1] for n, v in fields.items()}), model).shape[1]
+    with evaluating(model):
+        with torch.no_grad():
+            num_classes = logits_in(model(x[:1], **{n: v[:1] for n, v in fields.items()}), model).shape[1]
+        kernels = num_classes if mode == "per_class" else 1
         check_fits(8 * kernels * len(x) ** 2, f"the {'per-class ' if kernels > 1 else ''}NTK of {len(x):,} samples",
-                   x.device.type)
+                   str(x.device))
         layers = layers_of(model) if method != "vmap" and not fields else None
         if method == "layers" and layers is None:
             raise ValueError("method='layers' needs a model whose trainable parameters all belong to Conv2d, "
@@ -128,9 +125,7 @@ def empirical_ntk(
             except NotImplementedError:  # a layer called twice (shared weights): the general path
                 if method == "layers":
                     raise
-        return _vmap_ntk(model, x, fields, mode, chunk, jacobian_budget, images)
-    finally:
-        model.train(was_training)
+        return _vmap_ntk(model, x, fields, num_classes, mode, chunk, jacobian_budget, images)
 
 
 def _layerwise(model, layers, x, mode, chunk, budget) -> torch.Tensor:
@@ -143,9 +138,7 @@ def _layerwise(model, layers, x, mode, chunk, budget) -> torch.Tensor:
     return layerwise_ntk(model, layers, x, mode, chunk)
 
 
-def _vmap_ntk(model, x, fields, mode, chunk, jacobian_budget, images) -> torch.Tensor:
-    with torch.no_grad():
-        k = logits_in(model(x[:1], **{n: v[:1] for n, v in fields.items()}), model).shape[1]
+def _vmap_ntk(model, x, fields, k, mode, chunk, jacobian_budget, images) -> torch.Tensor:
     jacobian, num_params = _jacobian_fn(model, k, images, fields)
     n = len(x)
     per_sample = k * num_params * x.element_size()

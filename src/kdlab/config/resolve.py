@@ -185,9 +185,7 @@ def check(cfg: RunConfig, given: Given | None = None) -> ResolvedConfig:
             raise ConfigError(f"{where}{e}") from None
         full[name] = TermConfig(**{**options, **term.model_dump()})
         code.update(_foreign(LOSS_TERMS, kind))
-    weighting = Weighting.of(built, {n: cfg.loss.term_type(n) for n in built},
-                             {n: t.weight for n, t in cfg.loss.terms.items()}, cfg.loss.switch,
-                             {n: t.schedule for n, t in cfg.loss.terms.items()})
+    weighting = Weighting.of(built, cfg.loss)
     if weighting.uses_teacher and cfg.teacher is None:
         raise ConfigError("the loss uses distillation (a teacher term with weight > 0 or a switch to one) "
                           "but no teacher.run is set")

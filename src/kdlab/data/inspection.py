@@ -4,6 +4,7 @@ counts, the content checksum, and a loader's own details (e.g. a text set's toke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..tables import Table
 from .base import Dataset
@@ -13,7 +14,9 @@ from .base import Dataset
 class Inspection:
     ds: Dataset
 
-    def to_json(self) -> dict:
+    @cached_property
+    def _report(self) -> dict:
+        """Computed once: the checksum hashes every sample, and the table and notes read it too."""
         ds = self.ds
         return {
             "name": ds.name,
@@ -24,16 +27,19 @@ class Inspection:
             **({"details": ds.extras["inspect"]} if "inspect" in ds.extras else {}),
         }
 
+    def to_json(self) -> dict:
+        return self._report
+
     def tables(self) -> list[Table]:
-        ds, splits = self.ds, self.to_json()["splits"]
+        ds = self.ds
         return [Table(f"{ds.name}: {ds.num_classes} classes, inputs {tuple(ds.input_shape)}, dtype {ds.train.inputs.dtype}",
                       ["split", "size", "smallest class", "largest class"],
                       [[s, str(v["size"]), str(min(v["label_counts"])), str(max(v["label_counts"]))]
-                       for s, v in splits.items()])]
+                       for s, v in self._report["splits"].items()])]
 
     def notes(self) -> list[str]:
-        details = self.ds.extras.get("inspect", {})
-        return [*(f"{key}: {value}" for key, value in details.items()), f"checksum {self.ds.checksum()}"]
+        details = self._report.get("details", {})
+        return [*(f"{key}: {value}" for key, value in details.items()), f"checksum {self._report['checksum']}"]
 
 
 def inspect_dataset(ds: Dataset) -> Inspection:

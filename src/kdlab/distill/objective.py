@@ -17,7 +17,7 @@ from torch import nn
 from ..config import LossConfig
 from ..losses import LOSS_TERMS, FeatureTap, LossTerm, StepOutputs, TermSetup
 from ..losses.weighting import Weighting
-from ..models import logits_of
+from ..models import evaluating, logits_of
 
 
 class Objective(nn.Module):
@@ -28,9 +28,7 @@ class Objective(nn.Module):
             name: given[name] if name in given else LOSS_TERMS.build(cfg.term_type(name), t.options)
             for name, t in cfg.terms.items()
         })
-        self.weighting = Weighting.of(self.terms, {n: cfg.term_type(n) for n in cfg.terms},
-                                      {n: t.weight for n, t in cfg.terms.items()}, cfg.switch,
-                                      {n: t.schedule for n, t in cfg.terms.items()}, steps_per_epoch)
+        self.weighting = Weighting.of(self.terms, cfg, steps_per_epoch)
         self.taps: dict[str, FeatureTap] = {}
 
     def weights(self, step: int) -> dict[str, float]:
@@ -61,13 +59,10 @@ class Objective(nn.Module):
             if wanted[role] and model is not None:
                 self.taps[role] = FeatureTap(model, wanted[role], role)
         if self.taps:
-            was_training = student.training
-            student.eval()
-            with torch.no_grad():  # eval mode: batch-norm statistics stay as they are
+            with evaluating(student), torch.no_grad():  # eval mode: batch-norm statistics stay as they are
                 logits_of(student, sample)
                 if teacher is not None:
                     logits_of(teacher, sample)
-            student.train(was_training)
         ctx = TermSetup(*self.features(), num_train=num_train, num_classes=num_classes, train_labels=train_labels)
         for term in active.values():
             term.setup(ctx)

@@ -138,5 +138,6 @@ class RunTeacher(Teacher):
             self.loaded = path
 
     def logits(self, batch: dict[str, torch.Tensor], student_epoch: int, forward: nn.Module | None = None) -> torch.Tensor:
-        self._load(self.schedule.weights_for(student_epoch))
+        if self.schedule.cfg.online:  # offline, the one checkpoint was loaded (and checked) at construction
+            self._load(self.schedule.weights_for(student_epoch))
         return super().logits(batch, student_epoch, forward)

@@ -52,6 +52,8 @@ class TensorBoardLogger(Logger):
             return
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+        # On disk at once (a small write every log_every_steps): a killed run keeps every event up to
+        # its last checkpoint, which its resume continues from (the writer's own flush is every 2 min).
         self.writer.flush()
         self.step = step
 

@@ -1,4 +1,4 @@
-"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017), and what kdlab's feature-pair terms share.
+"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017).
 
 AT: the attention map of a feature map A (C, H, W) is Q = vec(sum_c |A_c|^p), here the mean over
 channels (the same map once normalised). For each (student, teacher) pair of layers j,

@@ -53,7 +53,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..values import Count, Fraction, Positive
 from .base import LOSS_TERMS, LossTerm, StepOutputs, TermSetup
-from .vid import exact, wide
+from .pairs import exact, wide
 
 EPS = 1e-7  # the reference's eps in the NCE denominators
 

@@ -51,19 +51,16 @@ paired in order; a path, a list of them or symbolic names.
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
 from ..values import Count
 from .base import LOSS_TERMS, LossTerm, StepOutputs, TermSetup, resolve_paths
-from .vid import exact, wide
+from .pairs import Features, exact, feature_specs, one_value_per_channel, wide
 
-Features = str | Annotated[list[str], Field(min_length=1)]  # a path or @name, or a list of them
 SHORTCUTS = ("shortcut", "downsample")  # a residual block's shortcut branch, by its child's name
 
 
@@ -82,17 +79,6 @@ def partial_l2(s: torch.Tensor, t: torch.Tensor, margin: torch.Tensor) -> torch.
     target = torch.maximum(t, margin)
     keep = (s > target) | (target > 0)
     return ((s - target) ** 2 * keep).flatten(1).sum(1)
-
-
-def one_value_per_channel(term: str, maps: list[torch.Tensor], paths: tuple[str, ...]) -> None:
-    """A training-mode batch norm needs more than one value per channel: a one-line error instead of
-    torch's traceback for a batch of one sample at a 1x1 feature (e.g. a last batch of one)."""
-    for x, path in zip(maps, paths):
-        if x.shape[0] * x[0, 0].numel() == 1:
-            raise ConfigError(f"{term}: '{path}' gives one value per channel in this batch ({x.shape[0]} sample of "
-                              f"{tuple(x.shape[1:])}), too few for the term's batch norms in training; choose "
-                              f"train.batch_size so that no batch holds a single sample (the last one holds "
-                              f"num_train % batch_size)")
 
 
 def connector(s_channels: int, t_channels: int, kernel_size: int) -> nn.Sequential:
@@ -130,9 +116,8 @@ class OFD(LossTerm):
         if kernel_size % 2 == 0:
             raise ConfigError(f"ofd: kernel_size {kernel_size} must be odd (the connector keeps the feature's size)")
         self.kernel_size = int(kernel_size)
-        specs = lambda x: (x,) if isinstance(x, str) else tuple(x)  # noqa: E731
-        self.margin_bn = specs(margin_bn) if margin_bn is not None else None
-        self.student_features, self.teacher_features = specs(student), specs(teacher)
+        self.margin_bn = feature_specs(margin_bn) if margin_bn is not None else None
+        self.student_features, self.teacher_features = feature_specs(student), feature_specs(teacher)
         self.connectors = nn.ModuleList()
         self._bn_params: list[tuple[torch.Tensor, torch.Tensor]] = []
 

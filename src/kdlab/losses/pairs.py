@@ -1,12 +1,13 @@
-"""What kdlab's feature-pair terms share (at, nst, sp, pkt, rkd, kdsvd): pairing (student, teacher)
-features in order, the shape checks, and the numerics.
+"""What kdlab's feature terms share: pairing (student, teacher) features in order and the shape
+checks (`FeaturePairs`: at, nst, sp, pkt, rkd, kdsvd), and the numerics (those and the stateful
+feature terms vid, ofd, crd, reviewkd).
 
-The teacher's features are constants (detached); features are computed in float32 at least, outside
-autocast; every quantity these terms take is invariant to a positive rescaling of the features (per
-sample, channel or batch, as the method allows), so features are first divided by their largest
-magnitude there, a detached constant that changes neither value nor gradient in exact arithmetic but
-keeps huge activations from overflowing; and a zero vector normalises to zero with a finite gradient
-(`unit`).
+In every feature term the teacher's features are constants (detached), and features are computed
+in float32 at least, outside autocast (`wide`, `exact`). Every quantity the FeaturePairs terms take
+is invariant to a positive rescaling of the features (per sample, channel or batch, as the method
+allows), so features are first divided by their largest magnitude there, a detached constant that
+changes neither value nor gradient in exact arithmetic but keeps huge activations from overflowing;
+and a zero vector normalises to zero with a finite gradient (`unit`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,37 @@ from .base import LossTerm, StepOutputs, TermSetup
 # feature_paths (`@stages`, `@stages[-1]`, `@embedding`, `@stages[1:]`).
 Features = Annotated[list[str], Field(min_length=1)] | str
 AtLeastOne = Annotated[float, Field(ge=1, allow_inf_nan=False)]
+
+
+def feature_specs(features: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """A term's `Features` option as the tuple of paths or symbolic names it declares."""
+    return (features,) if isinstance(features, str) else tuple(features)
+
+
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision features (autocast) in float32; float32 and float64 as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def exact(device: torch.device):
+    """Outside autocast: kdlab's feature terms compute in float32 at least."""
+    return torch.autocast(device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else nullcontext()
+
+
+def as_map(x: torch.Tensor) -> torch.Tensor:
+    """A feature as (N, C, H, W): vectors (N, D) become (N, D, 1, 1)."""
+    return x[:, :, None, None] if x.dim() == 2 else x
+
+
+def one_value_per_channel(term: str, maps: list[torch.Tensor], paths: tuple[str, ...]) -> None:
+    """A training-mode batch norm needs more than one value per channel: a one-line error instead of
+    torch's traceback for a batch of one sample at a 1x1 feature (e.g. a last batch of one)."""
+    for x, path in zip(maps, paths):
+        if x.shape[0] * x[0, 0].numel() == 1:
+            raise ConfigError(f"{term}: '{path}' gives one value per channel in this batch ({x.shape[0]} sample of "
+                              f"{tuple(x.shape[1:])}), too few for the term's batch norms in training; choose "
+                              f"train.batch_size so that no batch holds a single sample (the last one holds "
+                              f"num_train % batch_size)")
 
 
 def unit(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
@@ -55,10 +87,6 @@ def common_size(s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return s, t
 
 
-def _specs(features: str | list[str]) -> tuple[str, ...]:
-    return (features,) if isinstance(features, str) else tuple(features)
-
-
 def _shapes(paths: tuple[str, ...], found: dict[str, torch.Tensor]) -> str:
     return ", ".join(f"'{p}' {tuple(found[p].shape[1:])}" for p in paths)
 
@@ -74,7 +102,7 @@ class FeaturePairs(LossTerm):
 
     def __init__(self, student: Features, teacher: Features):
         super().__init__()
-        self.student_features, self.teacher_features = _specs(student), _specs(teacher)
+        self.student_features, self.teacher_features = feature_specs(student), feature_specs(teacher)
         self.specs = (self.student_features, self.teacher_features)  # as given, for messages
 
     def _given(self, role: int) -> str:
@@ -101,11 +129,9 @@ class FeaturePairs(LossTerm):
         cannot use."""
 
     def forward(self, out: StepOutputs):
-        student = [_wide(out.features[p]) for p in self.student_features]
-        teacher = [_wide(out.teacher_features[p]).detach() for p in self.teacher_features]
-        device = student[0].device.type
-        exact = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
-        with exact:
+        student = [wide(out.features[p]) for p in self.student_features]
+        teacher = [wide(out.teacher_features[p]).detach() for p in self.teacher_features]
+        with exact(student[0].device):
             return self.loss(student, teacher)
 
     def loss(self, student: list[torch.Tensor], teacher: list[torch.Tensor]):
@@ -113,8 +139,3 @@ class FeaturePairs(LossTerm):
 
     def pair_loss(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
-
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision features (autocast) in float32; float32 and float64 as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

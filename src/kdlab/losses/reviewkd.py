@@ -39,21 +39,16 @@ there is a one-line error. The term computes in float32 at least, outside autoca
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
 from ..values import Count
 from .base import LOSS_TERMS, LossTerm, StepOutputs, TermSetup
-from .ofd import one_value_per_channel
-from .vid import as_map, exact, wide
+from .pairs import Features, as_map, exact, feature_specs, one_value_per_channel, wide
 
 POOLS = (4, 2, 1)  # HCL's pyramid, the reference's
-Features = str | Annotated[list[str], Field(min_length=1)]  # a path or @name, or a list of them
 
 
 class ABF(nn.Module):
@@ -102,8 +97,7 @@ class ReviewKD(LossTerm):
                  teacher: Features = ("@preact[1:]", "@embedding")):
         super().__init__()
         self.max_mid_channel = int(max_mid_channel)
-        self.student_features = (student,) if isinstance(student, str) else tuple(student)
-        self.teacher_features = (teacher,) if isinstance(teacher, str) else tuple(teacher)
+        self.student_features, self.teacher_features = feature_specs(student), feature_specs(teacher)
         self.abfs = nn.ModuleList()  # one per level, shallow to deep
         self.out_sizes: list[tuple[int, int]] = []
 

@@ -21,7 +21,7 @@ the smaller height; here to the smaller (H, W), the same for square maps). mdist
 (distillers/VID.py) computes the same loss but keeps the alphas in a plain list, so its variances are
 never registered or trained; RepDistiller's are parameters and learn, as the paper's do, and so are
 these. Vector features (N, D) are read as (N, D, 1, 1) maps. The term computes in float32 at least,
-outside autocast (so do the other feature terms of this package that import `wide` and `exact`).
+outside autocast (kdlab.losses.pairs).
 
 Features: `student` and `teacher`, a module path, a list of them or a symbolic name (default
 `@stages[1:]` on both: every stage output but the stem's, the reference's feat[1:-1]); they pair up
@@ -32,43 +32,15 @@ saved with the run's checkpoints.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
-from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
 from ..values import Positive
 from .base import LOSS_TERMS, LossTerm, StepOutputs, TermSetup
-
-Features = str | Annotated[list[str], Field(min_length=1)]  # a path or @name, or a list of them
-
-
-def as_map(x: torch.Tensor) -> torch.Tensor:
-    """A feature as (N, C, H, W): vectors (N, D) become (N, D, 1, 1)."""
-    return x[:, :, None, None] if x.dim() == 2 else x
-
-
-def wide(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision features (autocast) in float32; float32 and float64 as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def exact(device: torch.device):
-    """Outside autocast: the stateful feature terms compute in float32 at least, as kdlab's feature terms do."""
-    return torch.autocast(device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else nullcontext()
-
-
-def match_sizes(s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average-pool the larger of two maps to the smaller one's (H, W) (the reference compares heights)."""
-    if s.shape[2] > t.shape[2]:
-        s = F.adaptive_avg_pool2d(s, t.shape[2:])
-    elif s.shape[2] < t.shape[2]:
-        t = F.adaptive_avg_pool2d(t, s.shape[2:])
-    return s, t
+from .pairs import Features, as_map, common_size, exact, feature_specs, wide
 
 
 class VIDPair(nn.Module):
@@ -91,7 +63,7 @@ class VIDPair(nn.Module):
         return F.softplus(self.log_scale) + self.eps
 
     def forward(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        s, t = match_sizes(as_map(s), as_map(t))
+        s, t = common_size(as_map(s), as_map(t))
         mean = self.regressor(s)
         var = self.variance().to(mean.dtype)[None, :, None, None]
         return (0.5 * ((mean - t) ** 2 / var + torch.log(var))).mean()
@@ -107,8 +79,7 @@ class VID(LossTerm):
         if init_pred_var <= eps:
             raise ConfigError(f"vid: init_pred_var ({init_pred_var}) must exceed eps ({eps}): the variance is softplus(alpha) + eps")
         self.init_pred_var, self.eps = float(init_pred_var), float(eps)
-        self.student_features = (student,) if isinstance(student, str) else tuple(student)
-        self.teacher_features = (teacher,) if isinstance(teacher, str) else tuple(teacher)
+        self.student_features, self.teacher_features = feature_specs(student), feature_specs(teacher)
         self.pairs = nn.ModuleList()
 
     def setup(self, ctx: TermSetup):

@@ -66,7 +66,7 @@ class Ramp(BaseModel):
             raise ValueError("a ramp gives its length in epochs or in steps (one of the two)")
         return self
 
-    def factor(self, step: int, steps_per_epoch: int) -> float:
+    def factor_at(self, step: int, steps_per_epoch: int) -> float:
         if self.steps is not None:
             return min(1.0, (step + 1) / self.steps)
         return min(1.0, (step // steps_per_epoch + 1) / self.epochs)
@@ -95,7 +95,7 @@ def schedule_factor(schedule: Ramp | StepDecay | None, step: int, steps_per_epoc
         return 1.0
     if steps_per_epoch is None:
         raise ValueError("a term's schedule needs the run's steps per epoch")  # set when training starts
-    return schedule.factor(step, steps_per_epoch) if isinstance(schedule, Ramp) else schedule.factor_at(step, steps_per_epoch)
+    return schedule.factor_at(step, steps_per_epoch)
 
 
 class TermFacts(BaseModel):
@@ -112,15 +112,14 @@ class Weighting(BaseModel):
     steps_per_epoch: int | None = None  # known once the data is: epoch-based schedules need it
 
     @classmethod
-    def of(cls, terms: Mapping[str, LossTerm], kinds: Mapping[str, str], weights: Mapping[str, float],
-           switch: Switch | None = None, schedules: Mapping[str, Ramp | StepDecay | None] | None = None,
-           steps_per_epoch: int | None = None) -> "Weighting":
-        """The weighting of built terms (registered or given): their facts come from the objects."""
-        schedules = schedules or {}
-        return cls(terms={name: TermFacts(kind=kinds[name], weight=weights[name],
+    def of(cls, terms: Mapping[str, LossTerm], loss, steps_per_epoch: int | None = None) -> "Weighting":
+        """The weighting of built terms (registered or given) under a loss config (kdlab.config's
+        LossConfig: each term's weight and schedule, its kind by `term_type`, the switch); the terms'
+        facts (temperature, whether they read the teacher) come from the objects."""
+        return cls(terms={name: TermFacts(kind=loss.term_type(name), weight=loss.terms[name].weight,
                                           temperature=getattr(term, "temperature", None),
-                                          reads_teacher=bool(term.needs_teacher), schedule=schedules.get(name))
-                          for name, term in terms.items()}, switch=switch, steps_per_epoch=steps_per_epoch)
+                                          reads_teacher=bool(term.needs_teacher), schedule=loss.terms[name].schedule)
+                          for name, term in terms.items()}, switch=loss.switch, steps_per_epoch=steps_per_epoch)
 
     def weights(self, step: int) -> dict[str, float]:
         """Each term's weight at `step`: its schedule, then the switch (which moves from these weights
@@ -142,10 +141,6 @@ class Weighting(BaseModel):
     def needs_teacher(self, step: int) -> bool:
         w = self.weights(step)
         return any(w[n] > 0 for n, t in self.terms.items() if t.reads_teacher)
-
-    def weighted(self, step: int = 0) -> list[str]:
-        """The terms with weight > 0 at `step`."""
-        return [n for n, w in self.weights(step).items() if w > 0]
 
     def temperature(self, term: str | None = None) -> float | None:
         """The temperature of term `term`; without a term, of the run's distillation: the terms that

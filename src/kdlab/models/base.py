@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -13,7 +14,6 @@ from ..errors import ConfigError
 from ..registry import Registry
 
 MODELS = Registry("model", context=("num_classes", "input_shape"), package="kdlab.models")
-
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...], options: dict[str, Any] | None = None):
@@ -28,6 +28,17 @@ def image_channels(name: str, input_shape: tuple[int, ...]) -> int:
     if len(input_shape) != 3:
         raise ConfigError(f"model '{name}' needs image inputs (C, H, W), but the data has shape {tuple(input_shape)}")
     return input_shape[0]
+
+
+def init_convolutions(model: nn.Module) -> None:
+    """He-normal weights (fan_out, for ReLU) and zero biases for every Conv2d of `model`, in module
+    order, as torchvision's ResNets and the CRD benchmark's CIFAR models initialise them. Each family
+    sets its linear layers itself (they differ)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def check_vocabulary(model: nn.Module, data_extras: dict, role: str = "model") -> None:
@@ -101,20 +112,28 @@ def _described(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def check_outputs(model: nn.Module, sample: dict[str, torch.Tensor], num_classes: int, role: str) -> None:
-    """Before training: the model's logits on a sample batch have one column per class of the data
-    (eval mode, no gradients: nothing about the run changes)."""
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block (batch-norm statistics stay, dropout is off), back in
+    the mode it was in afterwards, whatever happens inside."""
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def check_outputs(model: nn.Module, sample: dict[str, torch.Tensor], num_classes: int, role: str) -> None:
+    """Before training: the model's logits on a sample batch have one column per class of the data
+    (eval mode, no gradients: nothing about the run changes)."""
+    try:
+        with evaluating(model), torch.no_grad():
             width = logits_of(model, sample).shape[1]
     except (RuntimeError, ValueError, IndexError, TypeError) as e:  # shapes that do not fit the data
         shapes = ", ".join(f"{k} {tuple(v.shape[1:])}" for k, v in sample.items() if isinstance(v, torch.Tensor))
         raise ConfigError(f"the {role} ({type(model).__name__}) cannot take this data's samples ({shapes}): "
                           f"{str(e).splitlines()[0][:200]}; build it for this data") from None
-    finally:
-        model.train(was_training)
     if width != num_classes:
         raise ConfigError(f"the {role} ({type(model).__name__}) gives {width} logits per sample but the data has "
                           f"{num_classes} classes; build it with {num_classes} outputs")

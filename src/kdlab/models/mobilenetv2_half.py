@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
+from .base import MODELS, image_channels, init_convolutions
 
 WIDTH = 0.5
 # (expansion, channels, blocks, stride) per stage.
@@ -69,12 +69,9 @@ class MobileNetV2Half(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(LAST_CHANNELS, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_convolutions(self)
+        nn.init.normal_(self.fc.weight, 0, 0.01)
+        nn.init.zeros_(self.fc.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

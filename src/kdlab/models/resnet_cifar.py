@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
+from .base import MODELS, image_channels, init_convolutions
 
 
 class PreActBlock(nn.Module):
@@ -27,6 +27,7 @@ class PreActBlock(nn.Module):
         self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=False) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Not in place: bn1's output is a feature path of the wide ResNets (kdlab.models.wide_resnet).
         out = torch.relu(self.bn1(x))
         skip = self.shortcut(out) if self.shortcut is not None else x
         out = self.conv1(out)
@@ -50,9 +51,7 @@ class CifarResNetV2(nn.Module):
         self.bn = nn.BatchNorm2d(c)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_convolutions(self)
         stages = ["stem"] + [f"blocks.{(i + 1) * n - 1}" for i in range(len(widths))]
         self.feature_paths = {"stages": stages, "preact": list(stages), "embedding": ["embedding"], "classifier": ["fc"]}
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
+from .base import MODELS, image_channels, init_convolutions
 
 WIDTHS = {"": (16, 16, 32, 64), "x4": (32, 64, 128, 256)}  # stem, then the 3 stages
 
@@ -61,9 +61,7 @@ class CifarResNetV1(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_convolutions(self)
         self.feature_paths = {
             "stages": ["stem", "stage1", "stage2", "stage3"],
             "preact": ["stem"] + [f"stage{i}.{n - 1}.preact" for i in (1, 2, 3)],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
+from .base import MODELS, image_channels, init_convolutions
 
 
 class BasicBlock(nn.Module):
@@ -71,9 +71,7 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        init_convolutions(self)
         ends = [sum(layers[: i + 1]) - 1 for i in range(len(layers))]  # each stage's last block
         self.feature_paths = {
             "stages": ["stem"] + [f"stages.{e}" for e in ends],

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
+from .base import MODELS, image_channels, init_convolutions
 
 # Channels of each convolution, per stage.
 CONFIGS = {
@@ -57,13 +57,9 @@ class VGG(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_convolutions(self)
+        nn.init.normal_(self.fc.weight, 0, 0.01)
+        nn.init.zeros_(self.fc.bias)
         self.feature_paths = {
             "stages": [f"stage{i}" for i in range(5)],
             "preact": ["stage0"] + [f"stage{i}.{3 * len(config[i]) - 2}" for i in range(1, 5)],

@@ -1,8 +1,9 @@
 """Wide ResNets (Zagoruyko and Komodakis 2016) as the CRD benchmark (Tian et al. 2020) defines them:
 `wrn_<depth>_<k>` has a 3x3 stem of 16 channels, then 3 stages of 16k/32k/64k channels with
 (depth-4)/6 pre-activation blocks each (BN-ReLU-conv twice; a 1x1 projection shortcut, fed the
-activated input, where the width changes), a final BN-ReLU and global average pooling (adaptive:
-8x8 inputs end at 2x2). No dropout. At 3x32x32 with 100 classes wrn_40_2 has 2,255,156 parameters.
+activated input, where the width changes: P1's blocks, kdlab.models.resnet_cifar.PreActBlock), a
+final BN-ReLU and global average pooling (adaptive: 8x8 inputs end at 2x2). No dropout. At 3x32x32
+with 100 classes wrn_40_2 has 2,255,156 parameters.
 
 Feature paths (`feature_paths`, module paths of `named_modules()`):
 - stages: `stem` (a bare convolution), `stage1`, `stage2`, `stage3`: block outputs are sums,
@@ -17,23 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MODELS, image_channels
-
-
-class WideBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=False) if c_in != c_out else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not in place: bn1's output is a feature path (the previous stage's pre-activation).
-        act = torch.relu(self.bn1(x))
-        out = self.conv2(torch.relu(self.bn2(self.conv1(act))))
-        return out + (x if self.shortcut is None else self.shortcut(act))
+from .base import MODELS, image_channels, init_convolutions
+from .resnet_cifar import PreActBlock
 
 
 class WideResNet(nn.Module):
@@ -47,18 +33,15 @@ class WideResNet(nn.Module):
         self.stem = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         c = 16
         for i, w in enumerate((16 * widen, 32 * widen, 64 * widen), start=1):
-            blocks = [WideBlock(c if j == 0 else w, w, stride=2 if i > 1 and j == 0 else 1) for j in range(n)]
+            blocks = [PreActBlock(c if j == 0 else w, w, stride=2 if i > 1 and j == 0 else 1) for j in range(n)]
             self.add_module(f"stage{i}", nn.Sequential(*blocks))
             c = w
         self.bn = nn.BatchNorm2d(c)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.embedding = nn.Identity()
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_convolutions(self)
+        nn.init.zeros_(self.fc.bias)
         self.feature_paths = {
             "stages": ["stem", "stage1", "stage2", "stage3"],
             "preact": ["stem", "stage2.0.bn1", "stage3.0.bn1", "bn"],

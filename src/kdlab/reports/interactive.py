@@ -31,17 +31,18 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.summary import DISSECTION
 from ..data import load_dataset_for
 from ..plotting import PALETTE
+from ..records.predictions import SPLITS
 
 MAX_POINTS = 5000  # marks per pair; above, a seeded random subset (an SVG stays responsive below this)
 THUMBNAIL_SIDE = 32  # larger images are average-pooled down to this
 THUMBNAIL_BYTES = 4_000_000  # raw pixels kept per dataset
 TEXT_CHARS = 400  # of a decoded text shown in a tooltip
 TOKEN_IDS = 40  # of an undecodable text
-GROUPS = ("both_correct", "only_student", "only_teacher", "neither")  # the dissection's (kdlab.analysis.summary)
+GROUPS = DISSECTION  # who is right, by the analysis's label
 GROUP_COLOURS = dict(zip(GROUPS, (PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[3])))  # blue, green, orange, vermillion
-SPLITS = ("train", "test")
 
 
 def _json_for_script(obj: Any) -> str:
@@ -207,15 +208,13 @@ def scatter_data(frame, title: str, inputs_id: str) -> dict:
     """The columns one scatter draws (compact: codes for splits and groups, rounded numbers)."""
     finite = np.isfinite(frame["x"].to_numpy(float)) & np.isfinite(frame["y"].to_numpy(float))
     shown = thinned(frame[finite])  # a sample without a finite X or Y (a diverged model) has no place to be drawn
-    # The sample's id: `sample_index` (older frames: `index`)
-    ids = shown["sample_index"] if "sample_index" in shown.columns else shown["index"]
     split = shown["split"].astype(str).to_numpy()
     group = shown["group"].astype(str).to_numpy()
     return {
         "title": title, "total": int(finite.sum()), "shown": len(shown), "not_finite": int((~finite).sum()),
         "inputs": inputs_id,
         "splits": list(SPLITS), "groups": list(GROUPS), "colours": [GROUP_COLOURS[g] for g in GROUPS],
-        "index": ids.astype(int).tolist(), "split": [SPLITS.index(s) for s in split],
+        "index": shown["sample_index"].astype(int).tolist(), "split": [SPLITS.index(s) for s in split],
         "group": [GROUPS.index(g) for g in group],
         "label": shown["label"].astype(int).tolist(), "orig_label": shown["orig_label"].astype(int).tolist(),
         "noisy": shown["noisy"].astype(int).tolist(),

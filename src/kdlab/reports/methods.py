@@ -39,7 +39,6 @@ or less?
 
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,17 +48,18 @@ import numpy as np
 from pydantic import Field
 
 from ..analysis import RunAnalysis, analyze_runs
-from ..analysis.figures import PHI, scatter, shared_limits
+from ..analysis.figures import PHI, mean_gap, scatter, shared_limits
 from ..errors import ConfigError, KdlabError
 from ..io import read_yaml
 from ..plotting import REFERENCE, figure_grid, plain, plt, save_figure, series_color
 from ..records import RunDir
+from ..records.predictions import SPLITS
 from .base import REPORTS, Report, Table
-from .overview import Found, _file_stem, describe_data, describe_loss, describe_model, group_name, read_runs, teacher_of
+from .overview import (Found, _file_stem, describe_data, describe_loss, describe_model, format_mean_std, group_name,
+                       mean_std, read_runs, seed_sets, taught_offline, teacher_of, teacher_predictions)
 
 PUBLISHED = Path(__file__).with_name("published_cifar100.yaml")
 VANILLA = "vanilla"
-SPLITS = ("train", "test")
 VERDICT = {"less": "less than KD", "more": "more than KD", "mixed": "mixed (agreement and KL disagree)"}
 QUESTION = "Do methods that beat KD deviate from the teacher in the same way, or less?"
 
@@ -138,7 +138,7 @@ def run_numbers(a: RunAnalysis) -> dict[str, float]:
     out: dict[str, float] = {}
     for split in SPLITS:
         d, s = a.splits[split], summary[split]
-        out[f"agreement_{split}"] = float(np.mean(d.teacher_pred == d.student_pred)) if len(d) else float("nan")
+        out[f"agreement_{split}"] = s["agreement"]
         out[f"kl_{split}"] = float(np.mean(d.kl)) if len(d) else float("nan")
         u = s["underfitting"]
         for tail in ("hard", "easy"):
@@ -147,25 +147,11 @@ def run_numbers(a: RunAnalysis) -> dict[str, float]:
     return out
 
 
-def spread(values: list[float]) -> dict[str, Any]:
-    """Mean and, over two or more values, the sample standard deviation (ddof = 1)."""
-    a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else None, "n": len(a),
-            "values": [float(v) for v in a]}
-
-
-def fmt(s: dict | None, scale: float = 100, digits: int = 2, sign: bool = False) -> str:
-    if s is None or s["mean"] is None or not np.isfinite(s["mean"]):
-        return "-"
-    text = f"{scale * s['mean']:{'+' if sign else ''}.{digits}f}"
-    return text if s["std"] is None else f"{text} ± {scale * s['std']:.{digits}f}"
-
-
 @dataclass
 class Method:
     name: str
     runs: list[Found]  # ordered by seed
-    numbers: dict[str, dict] = field(default_factory=dict)  # metric -> spread
+    numbers: dict[str, dict] = field(default_factory=dict)  # metric -> mean_std over its runs
     analyses: list[RunAnalysis] = field(default_factory=list)  # one per run, where all could be made
     published: Published | None = None
     complexity: dict | None = None
@@ -192,23 +178,13 @@ class Group:
         return f"{self.teacher.name} ({self.teacher.cfg.model.name}) → {describe_model(self.student)} on {describe_data(self.student.cfg)}"
 
 
-def _seed_key(r: Found) -> str:
-    """The stored config apart from name and seed, the teacher as the run it resolved to."""
-    cfg = r.cfg.model_dump(mode="json")
-    cfg.pop("name"), cfg.pop("seed")
-    if cfg.get("teacher"):
-        cfg["teacher"]["run"] = r.info.teacher_run
-    return json.dumps(cfg, sort_keys=True)
-
-
 def find_groups(found: list[Found], skipped: list[str]) -> list[Group]:
     teachers = {t.name for r in found if r.distilled and (t := teacher_of(r, found)) is not None}
     groups: dict[tuple, Group] = {}
     for st in found:
         if not st.distilled:
             continue
-        c = st.cfg
-        if c.loss.switch is not None or c.teacher is None or c.teacher.online or c.teacher.checkpoint != "final":
+        if not taught_offline(st):
             skipped.append(f"{st.name}: not compared as a method (a loss switch, online distillation or an "
                            f"early-stopped teacher)")
             continue
@@ -225,16 +201,7 @@ def find_groups(found: list[Found], skipped: list[str]) -> list[Group]:
 
 
 def _methods(runs: list[Found]) -> list[Method]:
-    by_key: dict[str, list[Found]] = {}
-    for r in runs:
-        by_key.setdefault(_seed_key(r), []).append(r)
-    methods = []
-    for members in by_key.values():
-        members.sort(key=lambda r: (r.cfg.seed, r.name))
-        seeds = [r.cfg.seed for r in members]
-        # Runs of one config and one seed are not seeds of each other: each is a method of its own.
-        parts = [members] if len(set(seeds)) == len(seeds) else [[r] for r in members]
-        methods += [Method(method_name(p[0]), p) for p in parts]
+    methods = [Method(method_name(s[0]), s) for s in seed_sets(runs)]
     for tell in (lambda m: describe_loss(m.runs[0]), lambda m: runs_label(m.runs)):
         names = [m.name for m in methods]
         for m in methods:
@@ -243,20 +210,21 @@ def _methods(runs: list[Found]) -> list[Method]:
     return sorted(methods, key=lambda m: (m.name != VANILLA, m.name.split(" [")[0] != "kd", m.name))
 
 
-def _measure(g: Group, skipped: list[str]) -> None:
+def _measure(g: Group, skipped: list[str], teachers: dict) -> None:
+    """Each method's numbers; `teachers` keeps the teachers' predictions read (overview.teacher_predictions)."""
     for m in g.methods:
-        m.numbers["test_acc"] = spread([r.summary.test_acc for r in m.runs])
+        m.numbers["test_acc"] = mean_std([r.summary.test_acc for r in m.runs])
         per_run = []
         for r in m.runs:
             try:
-                a = analyze_runs(g.teacher.run.root, r.run.root, evolution=False)
+                a = analyze_runs(teacher_predictions(g.teacher, teachers), r.run.root, evolution=False)
             except KdlabError as e:  # no or damaged predictions: the rest is still reported
                 skipped.append(f"deviations of {r.name} against {g.teacher.name}: {e}")
                 break
             m.analyses.append(a)
             per_run.append(run_numbers(a))
         if len(per_run) == len(m.runs):
-            m.numbers |= {k: spread([p[k] for p in per_run]) for k in per_run[0]}
+            m.numbers |= {k: mean_std([p[k] for p in per_run]) for k in per_run[0]}
         else:
             m.analyses = []
 
@@ -283,7 +251,7 @@ def _complexity(g: Group, n: int) -> dict:
         if r.cfg.model.object is not None or r.cfg.model.name not in MODELS.names():
             raise ConfigError(f"the {role} {r.name}'s model ({r.cfg.model.name}) is not a registered model")
     data = KernelData(te.run, n)
-    theta = empirical_ntk(run_model(first.run, data, None), data.x)
+    theta = empirical_ntk(run_model(first.run, data, None), data.x, fields=data.fields)
     logits = teacher_logits(te.run, data, te.run.final_weights)
     labels = supervision_complexity(theta, onehot_targets(data.labels, data.ds.num_classes))
     teacher: dict[float, float] = {}
@@ -323,9 +291,9 @@ def scatter_figure(g: Group, path: Path, split: str = "train") -> Path | None:
     fig, axes = figure_grid(len(panels), cols=min(4, len(panels)), size=3.0, share=True)
     limits = shared_limits(*(v for _, d in panels for v in (d.x, d.y)))
     for ax, (m, d) in zip(axes, panels):
-        gap = f"mean(Y-X) {np.mean(d.y - d.x):+.2f}" if len(d) else ""
         run = "" if m.runs[0].name == m.name else f"{m.runs[0].name}: "
-        scatter(ax, d.x, d.y, d.noisy, plain(f"{m.name}\n{run}{gap}"), f"teacher {PHI}", f"student {PHI}", limits=limits)
+        scatter(ax, d.x, d.y, d.noisy, plain(f"{m.name}\n{run}{mean_gap(d.x, d.y)}"), f"teacher {PHI}", f"student {PHI}",
+                limits=limits)
     fig.suptitle(plain(wrap(f"{split} split, one panel per method (its first seed): {g.title}", 40 * min(4, len(panels)))))
     return save_figure(fig, path)
 
@@ -411,11 +379,12 @@ def methods_report(runs: dict[str, RunDir], out: Path, complexity: bool = False,
     table = PublishedTable(published or PUBLISHED)
     found, skipped = read_runs(runs)
     groups = find_groups(found, skipped)
+    teachers: dict = {}
     tables: list[Table] = []
     data: dict[str, Any] = {"question": QUESTION, "published": str(table.path), "published_sources": table.sources,
                             "groups": []}
     for i, g in enumerate(groups):
-        _measure(g, skipped)
+        _measure(g, skipped, teachers)
         dname = g.student.cfg.data.name
         te_model, st_model = g.teacher.cfg.model.name, g.student.cfg.model.name
         for m in g.methods:
@@ -432,14 +401,15 @@ def methods_report(runs: dict[str, RunDir], out: Path, complexity: bool = False,
         g.figures = [f for f in (scat, agree) if f is not None]
 
         with_c = g.complexity is not None
-        rows = [["teacher", g.teacher.name, fmt(spread([g.teacher.summary.test_acc])),
+        rows = [["teacher", g.teacher.name, format_mean_std(mean_std([g.teacher.summary.test_acc])),
                  te_published.cell(dname) if te_published else "-", "-", "-", "-", "-", *(["-"] if with_c else [])]]
         for m in g.methods:
             c = m.complexity
-            rows.append([m.name, runs_label(m.runs), fmt(m.numbers["test_acc"]),
+            rows.append([m.name, runs_label(m.runs), format_mean_std(m.numbers["test_acc"]),
                          m.published.cell(dname) if m.published else "-",
-                         fmt(m.numbers.get("agreement_train")), fmt(m.numbers.get("agreement_test")),
-                         fmt(m.numbers.get("kl_train"), 1, 3), fmt(m.numbers.get("kl_test"), 1, 3),
+                         format_mean_std(m.numbers.get("agreement_train")),
+                         format_mean_std(m.numbers.get("agreement_test")),
+                         format_mean_std(m.numbers.get("kl_train"), 1, 3), format_mean_std(m.numbers.get("kl_test"), 1, 3),
                          *([f"{c['adjusted']:.4f} ({c['targets']})" if c else "-"] if with_c else [])])
         kernel = f"; complexity under {g.complexity['kernel']}, n = {g.complexity['n']}" if with_c else ""
         tables.append(Table(f"Methods, {g.title}: test accuracy (mean ± std over seeds), agreement and KL(teacher || "
@@ -451,8 +421,10 @@ def methods_report(runs: dict[str, RunDir], out: Path, complexity: bool = False,
         for m in g.methods:
             for split in SPLITS:
                 k = lambda name: m.numbers.get(f"{name}_{split}")  # noqa: E731
-                under.append([m.name, split, fmt(k("hard_y_minus_x"), 1, 3, True), fmt(k("hard_frac_y_below_x"), 1, 2),
-                              fmt(k("easy_y_minus_x"), 1, 3, True), fmt(k("easy_frac_y_below_x"), 1, 2)])
+                under.append([m.name, split, format_mean_std(k("hard_y_minus_x"), 1, 3, True),
+                              format_mean_std(k("hard_frac_y_below_x"), 1, 2),
+                              format_mean_std(k("easy_y_minus_x"), 1, 3, True),
+                              format_mean_std(k("easy_frac_y_below_x"), 1, 2)])
         tables.append(Table(f"Underfitting, {g.title}: X = teacher phi(p_te[y_te]), Y = student phi(p_st[y_te]); "
                             f"hard/easy = lowest/highest 20% X",
                             ["method", "split", "hard 20% Y-X", "hard 20% Y<X", "easy 20% Y-X", "easy 20% Y<X"],

@@ -28,6 +28,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -40,7 +41,7 @@ from ..config import RunConfig
 from ..errors import KdlabError, RunError
 from ..losses.weighting import TermFacts, Weighting
 from ..plotting import PALETTE, STUDENT, TEACHER, plain, plt, save_figure
-from ..records import RunDir, RunInfo, Summary
+from ..records import Predictions, RunDir, RunInfo, Summary, load_predictions
 from .base import REPORTS, Block, Report, Table, md
 from .interactive import SCATTER_ASSET, InputStore, scatter_html
 
@@ -58,6 +59,11 @@ class Found:
     @property
     def distilled(self) -> bool:
         return self.info.distilled
+
+    @cached_property
+    def resolved_root(self) -> Path:
+        """The run's folder as run.json names a teacher run (resolved), found once."""
+        return self.run.root.resolve()
 
     @property
     def noisy(self) -> bool:
@@ -105,7 +111,26 @@ def teacher_of(st: Found, runs: list[Found]) -> Found | None:
     started = st.info.teacher_run
     if not started:
         return None
-    return next((r for r in runs if r.run.root.resolve() == Path(started)), None)
+    return next((r for r in runs if r.resolved_root == Path(started)), None)
+
+
+def taught_offline(st: Found) -> bool:
+    """A student of a plain teacher/student pair: distilled from its teacher's final weights, offline,
+    without a loss switch."""
+    c = st.cfg
+    return (st.distilled and c.loss.switch is None and c.teacher is not None and not c.teacher.online
+            and c.teacher.checkpoint == "final")
+
+
+def teacher_predictions(te: Found, read: dict[str, Predictions | Path]) -> Predictions | Path:
+    """The teacher's last recorded predictions, read once for all its students (`read` keeps them);
+    its folder where they cannot be read, so that each student's analysis says why."""
+    if te.name not in read:
+        try:
+            read[te.name] = load_predictions(te.run)
+        except KdlabError:
+            read[te.name] = te.run.root
+    return read[te.name]
 
 
 # --- what a run is, in words ---------------------------------------------------------------------
@@ -207,16 +232,24 @@ def train_values(r: Found | None, columns: list[str]) -> list[float | None]:
 
 
 def mean_std(values: list[float]) -> dict:
-    """Mean and sample standard deviation (ddof = 1) of at least two values."""
+    """Mean and, over two or more values, the sample standard deviation (ddof = 1; None for one)."""
     a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)), "values": [float(v) for v in a]}
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else None, "n": len(a),
+            "values": [float(v) for v in a]}
+
+
+def format_mean_std(s: dict | None, scale: float = 100, digits: int = 2, sign: bool = False) -> str:
+    """A `mean_std` as "mean ± std" (the mean alone for one value), scaled; '-' for none or no finite mean."""
+    if s is None or s["mean"] is None or not np.isfinite(s["mean"]):
+        return "-"
+    text = f"{scale * s['mean']:{'+' if sign else ''}.{digits}f}"
+    return text if s["std"] is None else f"{text} ± {scale * s['std']:.{digits}f}"
 
 
 def _spread(values: list[float | None], scale: float = 100, digits: int = 2, sign: bool = False) -> str:
     if any(v is None for v in values) or len(values) < 2:
         return "-"
-    s = mean_std([scale * v for v in values])
-    return f"{s['mean']:{'+' if sign else ''}.{digits}f} ± {s['std']:.{digits}f}"
+    return format_mean_std(mean_std(values), scale, digits, sign)
 
 
 # --- the groupings -------------------------------------------------------------------------------
@@ -225,7 +258,7 @@ def table2(runs: list[Found]) -> list[dict]:
     rows = []
     for st in runs:
         c = st.cfg
-        if not st.distilled or c.loss.switch is not None or c.teacher is None or c.teacher.online or c.teacher.checkpoint != "final":
+        if not taught_offline(st):
             continue
         te = teacher_of(st, runs)
         if te is None:
@@ -247,13 +280,22 @@ def table2(runs: list[Found]) -> list[dict]:
     return rows
 
 
+def seed_sets(runs: list[Found]) -> list[list[Found]]:
+    """Every run in one set: those that differ only by seed together, ordered by seed. Runs of one
+    config that share a seed are not seeds of each other: each is a set of its own."""
+    by_key: dict[str, list[Found]] = {}
+    for r in runs:
+        by_key.setdefault(r.seed_key(), []).append(r)
+    sets = []
+    for members in by_key.values():
+        members.sort(key=lambda r: (r.cfg.seed, r.name))
+        sets += [members] if len({r.cfg.seed for r in members}) == len(members) else [[r] for r in members]
+    return sets
+
+
 def seed_groups(runs: list[Found]) -> list[list[Found]]:
     """Runs that differ only by seed (at least two distinct seeds), each group ordered by seed."""
-    groups: dict[str, list[Found]] = {}
-    for r in runs:
-        groups.setdefault(r.seed_key(), []).append(r)
-    return [sorted(g, key=lambda r: r.cfg.seed) for g in groups.values()
-            if len(g) > 1 and len({r.cfg.seed for r in g}) == len(g)]
+    return [s for s in seed_sets(runs) if len(s) > 1]
 
 
 def group_name(group: list[Found]) -> str:
@@ -308,11 +350,11 @@ def _switch_figures(g: dict, out: Path, tag: str) -> list[Path]:
     ax.legend(fontsize=7)
     first = save_figure(fig, out / f"switch_{tag}_final.png")
 
+    baselines = [(b, b.run.metrics()) for b in g["baselines"]]  # read once: every panel draws them
     fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 3.6), layout="constrained", sharey=True,
                              squeeze=False)
     for ax, to in zip(axes[0], targets):
-        for i, b in enumerate(g["baselines"]):
-            m = b.run.metrics()
+        for i, (b, m) in enumerate(baselines):
             ax.plot([x["step"] for x in m], [100 * x["test_acc"] for x in m], "--", lw=1, color=f"C{3 + i}", label=plain(_label(b)))
         for i, r in enumerate(x for x in g["switch"] if x.cfg.loss.switch.to == to):
             m = r.run.metrics()
@@ -459,12 +501,13 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
     # Deviations first: the seed spread reports them too.
     analyses: dict[str, RunAnalysis] = {}
     deviations: dict[str, dict] = {}
+    teachers: dict[str, Predictions | Path] = {}
     for p in t2:
         te, _, st = p["_runs"]
         if not te.run.prediction_steps() or not st.run.prediction_steps():
             continue
         try:
-            analyses[st.name] = analyze_runs(te.run.root, st.run.root)
+            analyses[st.name] = analyze_runs(teacher_predictions(te, teachers), st.run.root)
         except KdlabError as e:  # damaged predictions: the other pairs are still reported
             skipped.append(f"deviations of {st.name}: {e}")
 

@@ -2,9 +2,9 @@
 
 glibc serves allocations above 32 MiB with mmap and returns them to the OS when freed. At P1's batch
 of 1024 a CIFAR activation is 64 MiB, so every step faults its activations' pages in afresh: on 2
-cores that made the KD step resnet56 -> resnet20 at batch 1024 run at 140-154 img/s against 245-280
-with the pages kept (benchmarks/train_step.py's session, `kd_session`, 3 steps after a warm-up, two
-runs each). Serving every allocation from the heap and never trimming it keeps freed pages for the
+cores that made the KD step resnet56 -> resnet20 at batch 1024 run at 140-154 img/s against 214-280
+with the pages kept (benchmarks/train_step.py's session, `kd_session`, 3 steps after a warm-up, five
+runs; on a later day 167-188 against 265-268, two fresh processes each). Serving every allocation from the heap and never trimming it keeps freed pages for the
 next step. Only where memory comes from changes: results are bit-identical. A training process keeps
 its peak memory until it exits, which it would touch again at the next step anyway.
 """

@@ -31,7 +31,7 @@ from ..values import FLOAT32_MAX
 from ..io import code_version, write_npz
 from ..loggers import Logger, build_loggers, hyperparameters
 from ..losses import StepOutputs
-from ..models import build_model, check_outputs, check_vocabulary, count_parameters, logits_of
+from ..models import build_model, check_outputs, check_vocabulary, count_parameters, evaluating, logits_of
 from ..probes import Probe, build_probes, load_probe_states, save_probe_states
 from ..records import (OutDir, RunDir, RunInfo, Summary, TeacherIdentity, load_state, load_weights, save_state, save_weights,
                        write_predictions)
@@ -80,10 +80,9 @@ def to_device_format(model: nn.Module, device: torch.device, image_inputs: bool)
 @torch.no_grad()
 def predict(model: nn.Module, pipeline: Pipeline, split: Split) -> torch.Tensor:
     """Logits of un-augmented inputs in eval mode, in batches."""
-    was_training = model.training
-    model.eval()
-    parts = [logits_of(model, pipeline.eval(split.batch(slice(i, i + EVAL_BATCH)))) for i in range(0, len(split), EVAL_BATCH)]
-    model.train(was_training)
+    with evaluating(model):
+        parts = [logits_of(model, pipeline.eval(split.batch(slice(i, i + EVAL_BATCH))))
+                 for i in range(0, len(split), EVAL_BATCH)]
     return torch.cat(parts) if parts else torch.zeros(0, 0)
 
 
@@ -141,24 +140,34 @@ class Window:
 
 
 class FirstNonFinite:
-    """The first step at which each loss number was not finite (-1: never), kept on the device so
-    that a step never waits for the host; read once an epoch."""
+    """The first step at which each loss number was not finite, kept on the device so that a step
+    never waits for the host; read once an epoch. A step's numbers are checked as one vector, a few
+    operations whatever their count; one vector per set of numbers (it changes only when a term
+    starts or stops weighing)."""
+
+    NEVER = 2**62  # no non-finite value yet
 
     def __init__(self):
-        self.first: dict[str, torch.Tensor] = {}
+        self.first: dict[tuple[str, ...], torch.Tensor] = {}
 
     def add(self, step: int, terms: dict[str, torch.Tensor]) -> None:
-        for key, value in terms.items():
-            bad = ~torch.isfinite(value)
-            seen = self.first.get(key)
-            self.first[key] = torch.where(bad, step, -1) if seen is None else torch.where((seen < 0) & bad, step, seen)
+        keys = tuple(terms)
+        values = torch.stack([v.detach().reshape(()).float() for v in terms.values()])  # terms may differ in dtype
+        bad_at = torch.where(torch.isfinite(values), self.NEVER, step)
+        seen = self.first.get(keys)
+        self.first[keys] = bad_at if seen is None else torch.minimum(seen, bad_at)
 
     def read(self) -> dict[str, int]:
-        """The numbers that went non-finite, by the step they first did."""
+        """The numbers that went non-finite, by the step they first did (in the order they first
+        appeared)."""
         if not self.first:
             return {}
-        steps = torch.stack(list(self.first.values())).tolist()
-        return {k: int(v) for k, v in zip(self.first, steps) if v >= 0}
+        steps = iter(torch.cat(list(self.first.values())).tolist())
+        found: dict[str, int] = {}
+        for keys in self.first:
+            for key in keys:
+                found[key] = min(found.get(key, self.NEVER), next(steps))
+        return {k: v for k, v in found.items() if v < self.NEVER}
 
 
 @dataclass(kw_only=True)
@@ -369,7 +378,7 @@ def check_model_fits(cfg: ResolvedConfig, ds: Dataset, pipeline: Pipeline, devic
             h.remove()
     need = 4 * (params * (2 + OPTIMIZER_STATES[cfg.train.optimizer]) + 2 * sum(outputs))
     check_fits(need, f"model '{cfg.model.name}' ({params:,} parameters) training at batch {cfg.train.batch_size}",
-               device.type)
+               str(device))  # the device itself: cuda:1 asks GPU 1
 
 
 def save_checkpoint(s: Session, run: RunDir) -> None:
@@ -499,8 +508,9 @@ def stop_if_nonfinite(s: Session, first: dict[str, int], lr: float) -> None:
         return
     term = min((k for k in first if k != "loss"), key=lambda k: first[k], default="loss")
     step = first[term]
-    kind = s.objective.weighting.terms[term].kind if term in s.objective.weighting.terms else "total"
-    temperature = s.objective.weighting.terms[term].temperature if term in s.objective.weighting.terms else None
+    facts = s.objective.weighting.terms.get(term)  # None for the total, or a term's own number
+    kind = facts.kind if facts is not None else "total"
+    temperature = facts.temperature if facts is not None else None
     kept = f"its last checkpoint (epoch {s.last_checkpoint})" if s.last_checkpoint else "its start (no checkpoint yet)"
     cause = (f"a learning rate of {lr:.3g} is likely too large for this model" if lr >= 1 else
              f"its temperature {temperature:g} is tiny: logits / T overflow" if temperature is not None and temperature < 0.05
@@ -579,6 +589,7 @@ def finish(s: Session, run: RunDir, last_acc: dict) -> Summary:
 def run_info(s: Session, teacher: TeacherIdentity | None) -> RunInfo:
     """What the run starts with (run.json): everything a reader needs without the code that made it."""
     cfg, data = s.cfg, s.data
+    teacher_run = s.teacher.run if s.teacher is not None else None
     return RunInfo(
         config_hash=cfg.content_hash(), code_version=code_version(), code=cfg.code, torch=torch.__version__,
         torch_threads=torch.get_num_threads(), python=platform.python_version(), processes=s.ranks.world,
@@ -586,8 +597,8 @@ def run_info(s: Session, teacher: TeacherIdentity | None) -> RunInfo:
         num_parameters=count_parameters(s.model), dataset=data.name, transforms=data.transforms,
         tokenizer_id=data.extras.get("tokenizer_id"), objective=s.objective.weighting,
         # the teacher run as found when the run started (configs may name it relative to --out or the cwd)
-        teacher_run=str(s.teacher.run.root.resolve()) if s.teacher is not None and s.teacher.run is not None else None,
-        teacher_identity=teacher if s.teacher is not None and s.teacher.run is not None else None,
+        teacher_run=str(teacher_run.root.resolve()) if teacher_run is not None else None,
+        teacher_identity=teacher if teacher_run is not None else None,
         steps_per_epoch=s.steps_per_epoch, epochs=s.total_epochs, steps=s.total_steps,
         precision=str(s.autocast).removeprefix("torch.") if s.autocast else "fp32", compile=cfg.train.compile,
     )
