@@ -14,7 +14,8 @@ from kdlab.losses.weighting import Switch, TermFacts, Weighting
 from kdlab.plan import run_plan
 from kdlab.records import OutDir
 from kdlab.reports import make_report
-from kdlab.reports.overview import _count, describe_objective, parameter_count
+from kdlab.reports.overview import _count
+from kdlab.reports.runs import describe_objective, parameter_count
 
 pytest.importorskip("pandas")  # the interactive scatter's rows (kdlab.analysis.per_sample_frame)
 
@@ -172,7 +173,8 @@ def test_the_markdown_twin_keeps_tables_and_figures_and_leaves_out_the_interacti
 
 def test_students_of_another_teacher_run_are_not_seeds_of_the_same_group(made, tmp_path):
     from kdlab.records import RunDir
-    from kdlab.reports.overview import read_runs, seed_groups
+    from kdlab.reports.overview import seed_groups
+    from kdlab.reports.runs import read_runs
 
     runs, _ = made
     other = tmp_path / "other"

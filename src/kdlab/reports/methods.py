@@ -55,8 +55,8 @@ from ..plotting import REFERENCE, figure_grid, plain, plt, save_figure, series_c
 from ..records import RunDir
 from ..records.predictions import SPLITS
 from .base import REPORTS, Report, Table
-from .overview import (Found, _file_stem, describe_data, describe_loss, describe_model, format_mean_std, group_name,
-                       mean_std, read_runs, seed_sets, taught_offline, teacher_of, teacher_predictions)
+from .runs import (Found, describe_data, describe_loss, describe_model, file_stem, format_mean_std, group_name, mean_std,
+                   read_runs, seed_sets, taught_offline, teacher_of, teacher_predictions)
 
 PUBLISHED = Path(__file__).with_name("published_cifar100.yaml")
 VANILLA = "vanilla"
@@ -395,7 +395,7 @@ def methods_report(runs: dict[str, RunDir], out: Path, complexity: bool = False,
                 g.complexity = _complexity(g, n)
             except KdlabError as e:
                 skipped.append(f"supervision complexity of {g.title}: {e}")
-        stem = f"{i + 1}_{_file_stem(g.teacher.name)}_{_file_stem(st_model)}"
+        stem = f"{i + 1}_{file_stem(g.teacher.name)}_{file_stem(st_model)}"
         scat = scatter_figure(g, figures / f"methods_scatter_{stem}.png")
         agree = agreement_figure(g, figures / f"methods_agreement_{stem}.png")
         g.figures = [f for f in (scat, agree) if f is not None]
