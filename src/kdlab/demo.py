@@ -13,7 +13,7 @@ from .analysis import write_analysis
 from .analysis.write import WrittenAnalysis
 from .config import ResolvedConfig, load_config
 from .records import Reuse, RunDir, Summary
-from .tables import Table
+from .tables import Table, percent
 from .train.runner import run_config
 
 ROLES = ("teacher", "student_onehot", "student_kd")
@@ -45,12 +45,11 @@ class Demo:
 
     def tables(self) -> list[Table]:
         te, oh, kd = (self.runs[r][1] for r in ROLES)
-        pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
         accuracy = Table(f"Accuracy % on digits, {int(100 * te.label_noise)}% noisy labels (cf. P1 Table 2)",
                          ["", "Teacher", "Student (one-hot)", "Student (KD)"], [
-                             ["train (noisy labels)", *(pct(r.train_acc) for r in (te, oh, kd))],
-                             ["train (original labels)", *(pct(r.train_acc_orig_labels) for r in (te, oh, kd))],
-                             ["test", *(pct(r.test_acc) for r in (te, oh, kd))]])
+                             ["train (noisy labels)", *(percent(r.train_acc) for r in (te, oh, kd))],
+                             ["train (original labels)", *(percent(r.train_acc_orig_labels) for r in (te, oh, kd))],
+                             ["test", *(percent(r.test_acc) for r in (te, oh, kd))]])
         return [accuracy, *self.analysis.tables()]
 
     def notes(self) -> list[str]:

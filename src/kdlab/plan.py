@@ -26,7 +26,7 @@ from .errors import ConfigError, KdlabError
 from .executors import EXECUTORS
 from .records import OutDir, Reuse, RunDir
 from .reports import REPORTS, Report, make_report
-from .tables import Table
+from .tables import Table, percent
 
 DEFAULT_SCALE = "cpu"
 
@@ -186,7 +186,7 @@ class PlanResult:
     def tables(self) -> list[Table]:
         """The plan's runs, then each report's tables."""
         runs = Table("runs", ["run", "model", "train %", "test %", "seconds"],
-                     [[name, r["model"], f"{100 * r['train_acc']:.2f}", f"{100 * r['test_acc']:.2f}",
+                     [[name, r["model"], percent(r['train_acc']), percent(r['test_acc']),
                        f"{r['train_seconds']:.1f}"] for name, r in self.runs.items()])
         return [runs, *(t for report in self.reports for t in report.tables)]
 

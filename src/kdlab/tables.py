@@ -16,6 +16,11 @@ class Table:
     figures: list[Path] = field(default_factory=list)  # shown right after the table
 
 
+def percent(fraction: float | None) -> str:
+    """A fraction as a table shows it: percent with two decimals; "-" where there is none."""
+    return "-" if fraction is None else f"{100 * fraction:.2f}"
+
+
 def print_tables(tables: Iterable[Table]) -> None:
     """Each table with rich, on stdout; text from runs is shown literally (no rich markup)."""
     from rich.console import Console

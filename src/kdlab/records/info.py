@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..losses.weighting import Weighting
-from ..tables import Table
+from ..tables import Table, percent
 
 
 class Record(BaseModel):
@@ -78,12 +78,8 @@ class Summary(Record):
     probes: dict[str, dict[str, Any]] = {}  # each probe's own numbers (kdlab.probes)
 
     def table(self) -> Table:
-        rows = [["train", _pct(self.train_acc)]]
+        rows = [["train", percent(self.train_acc)]]
         if self.label_noise and self.train_acc_orig_labels is not None:
-            rows.append(["train (original labels)", _pct(self.train_acc_orig_labels)])
-        rows.append(["test", _pct(self.test_acc)])
+            rows.append(["train (original labels)", percent(self.train_acc_orig_labels)])
+        rows.append(["test", percent(self.test_acc)])
         return Table(f"{self.name}: {self.model} on {self.dataset}", ["", "accuracy %"], rows)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"

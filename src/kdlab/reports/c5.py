@@ -10,6 +10,7 @@ from ..analysis import analyze_runs
 from ..analysis.figures import plot_main
 from ..plotting import STUDENT, TEACHER, plt, save_figure
 from ..records import RunDir
+from ..tables import percent
 from .base import REPORTS, Report, Table, runs_named
 
 # Each counting rule (kdlab.probes.constructive_updates), for the one-hot target along the teacher's
@@ -64,13 +65,12 @@ def c5_report(runs: dict[str, RunDir], out: Path, teacher: str = "teacher", stud
     paths = [save_figure(fig, figures / "c5_alignment.png")]
     paths.append(plot_main(analyze_runs(r["teacher"].root, r["student"].root, evolution=False), figures / "deviation_scatter.png"))
 
-    pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
     rows = [
-        ["train accuracy %", pct(result["teacher_train_acc"]), pct(result["student_train_acc"]), ""],
-        ["test accuracy %", pct(result["teacher_test_acc"]), pct(result["student_test_acc"]), ""],
-        *[[f"{RULE_NAMES[rule]} %", pct(result[f"{rule}_onehot"]), pct(result[f"{rule}_kd"]),
+        ["train accuracy %", percent(result["teacher_train_acc"]), percent(result["student_train_acc"]), ""],
+        ["test accuracy %", percent(result["teacher_test_acc"]), percent(result["student_test_acc"]), ""],
+        *[[f"{RULE_NAMES[rule]} %", percent(result[f"{rule}_onehot"]), percent(result[f"{rule}_kd"]),
            "73.22 / 97.77" if rule == "sign_rule" else ""] for rule in RULES],
-        [f"{RULE_NAMES['logit_rule']} %", "", pct(result["logit_rule_kd"]), ""],
+        [f"{RULE_NAMES['logit_rule']} %", "", percent(result["logit_rule_kd"]), ""],
         ["mean cos(w_k, mu*_k)", f"{cos['teacher'].mean():.4f}", f"{cos['student'].mean():.4f}",
          f"student better on {result['classes_student_better_aligned']}/{result['num_classes']} classes"],
     ]

@@ -33,10 +33,11 @@ from ..analysis.figures import plot_evolution, plot_main
 from ..errors import KdlabError
 from ..plotting import PALETTE, STUDENT, TEACHER, plain, plt, save_figure
 from ..records import Predictions, RunDir
+from ..tables import percent
 from .base import REPORTS, Block, Report, Table, md
 from .interactive import SCATTER_ASSET, InputStore, scatter_html
 from .runs import (Found, describe_data, describe_loss, describe_model, file_stem, format_mean_std, group_name, mean_std,
-                   pct, read_runs, seed_sets, taught_offline, teacher_of, teacher_predictions)
+                   read_runs, seed_sets, taught_offline, teacher_of, teacher_predictions)
 
 ONEHOT_COLOUR = PALETTE[2]  # green: the one-hot student's curves, beside TEACHER blue and STUDENT orange
 
@@ -209,7 +210,7 @@ def _table2_tables(t2: list[dict]) -> list[Table]:
                     rows.append([str(p["pair"]), role, "none found", "-", "-", *["-"] * len(train_cols), "-"])
                     continue
                 rows.append([str(p["pair"]), role, r.name, describe_model(r), describe_loss(r),
-                             *map(pct, train_values(r, train_cols)), pct(r.summary.test_acc)])
+                             *map(percent, train_values(r, train_cols)), percent(r.summary.test_acc)])
         tables.append(Table(f"Teachers and students (P1 Table 2) on {pairs[0]['dataset']}",
                             ["pair", "role", "run", "model", "loss", *train_cols, "test %"], rows))
     return tables
@@ -343,7 +344,7 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
     for i, g in enumerate(groups):
         members = [*g["baselines"], *g["switch"]]
         train_cols = train_columns(members)
-        rows = [[describe_loss(r), *map(pct, train_values(r, train_cols)), pct(r.summary.test_acc), r.name] for r in members]
+        rows = [[describe_loss(r), *map(percent, train_values(r, train_cols)), percent(r.summary.test_acc), r.name] for r in members]
         tables.append(Table(f"Loss switching: {g['model_description']} on {g['data_description']}",
                             ["loss", *train_cols, "test %", "run"], rows,
                             _switch_figures(g, figures, str(i))))
@@ -358,7 +359,7 @@ def overview(runs: dict[str, RunDir], out: Path) -> Report:
                             [[r.name, str(r.cfg.seed), *([] if one_data else [describe_data(r.cfg)]), describe_model(r),
                               describe_loss(r),
                               (t.name if (t := teacher_of(r, found)) else r.info.teacher_run or "-"), str(r.summary.steps),
-                              *map(pct, train_values(r, train_cols)), pct(r.summary.test_acc),
+                              *map(percent, train_values(r, train_cols)), percent(r.summary.test_acc),
                               f"{r.summary.train_seconds:.1f}"] for r in sorted(found, key=lambda r: r.name)]))
     if skipped:
         tables.append(Table("Runs left out", ["run: why"], [[s] for s in skipped]))

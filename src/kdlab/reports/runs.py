@@ -178,10 +178,6 @@ def describe_objective(obj: Weighting) -> str:
     return text
 
 
-def pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f}"
-
-
 def mean_std(values: list[float]) -> dict:
     """Mean and, over two or more values, the sample standard deviation (ddof = 1; None for one)."""
     a = np.asarray(values, dtype=float)
